@@ -1,0 +1,5 @@
+"""`python -m nbplane` runs the CLI."""
+
+from nbplane.cli import main
+
+main()

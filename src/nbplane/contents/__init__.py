@@ -1,0 +1,1 @@
+"""contents layer."""
