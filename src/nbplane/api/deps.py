@@ -1,0 +1,53 @@
+"""FastAPI dependencies: the services, the verified caller and the workspace scope of a request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from nbplane.auth import access
+from nbplane.auth.authenticator import RequestFacts
+from nbplane.auth.principal import Principal
+from nbplane.scope import Scope
+from nbplane.services import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def request_facts(request: Request) -> RequestFacts:
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    return RequestFacts(
+        method=request.method,
+        raw_path=raw_path.decode("latin-1"),
+        query_string=request.scope.get("query_string", b"").decode("latin-1"),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=await request.body(),
+    )
+
+
+async def current_principal(request: Request, services: ServicesDep) -> Principal:
+    principal = await services.authenticator.authenticate(await request_facts(request))
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def workspace_scope(
+    aiDataPlatformId: str,
+    workspaceKey: str,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> Scope:
+    return await access.resolve_workspace(services.db, principal, aiDataPlatformId, workspaceKey)
+
+
+WorkspaceScope = Annotated[Scope, Depends(workspace_scope)]

@@ -1,0 +1,98 @@
+"""The one mapping from domain errors to HTTP statuses and OCI error bodies."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nbplane import errors
+
+log = logging.getLogger(__name__)
+
+# Resolved along the MRO, so subclasses inherit their parent's mapping unless listed.
+ERROR_TABLE: dict[type[errors.NbplaneError], tuple[int, str]] = {
+    errors.InvalidInputError: (400, "InvalidParameter"),
+    errors.MissingParameterError: (400, "MissingParameter"),
+    errors.NotAuthenticatedError: (401, "NotAuthenticated"),
+    errors.NotFoundError: (404, "NotAuthorizedOrNotFound"),
+    errors.ConflictError: (409, "Conflict"),
+    errors.InvalidatedRetryTokenError: (409, "InvalidatedRetryToken"),
+    errors.AlreadyExistsError: (409, "NotAuthorizedOrResourceAlreadyExists"),
+    errors.PreconditionFailedError: (412, "NoEtagMatch"),
+    errors.PayloadTooLargeError: (413, "PayloadTooLarge"),
+    errors.RateLimitedError: (429, "TooManyRequests"),
+    errors.BackendError: (500, "InternalServerError"),
+}
+
+_HTTP_CODES = {
+    400: "InvalidParameter",
+    401: "NotAuthenticated",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "PayloadTooLarge",
+}
+
+
+def status_and_code(exc: errors.NbplaneError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_TABLE:
+            return ERROR_TABLE[cls]
+    return 500, "InternalServerError"
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, **extra}, status_code=status)
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, str]:
+    problems = []
+    code = "InvalidParameter"
+    for err in exc.errors():
+        kind = err.get("type", "")
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "header", "path")]
+        where = ".".join(loc) or "request body"
+        if kind == "json_invalid":
+            return "CannotParseRequest", "The request body is not valid JSON."
+        if kind == "missing" and not loc:
+            return "MissingParameter", "A request body is required."
+        if kind == "missing":
+            code = "MissingParameter"
+        problems.append(f"{where}: {err.get('msg', 'invalid value')}")
+    return code, "Invalid request: " + "; ".join(problems)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.NbplaneError)
+    async def _domain(request: Request, exc: errors.NbplaneError) -> JSONResponse:
+        status, code = status_and_code(exc)
+        extra: dict[str, object] = {}
+        if isinstance(exc, errors.UnsatisfiableError):
+            extra["reason"] = exc.reason
+        response = error_response(status, code, exc.message, **extra)
+        if isinstance(exc, errors.RateLimitedError):
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.499)))
+        if status >= 500:
+            log.error("request failed: %s", exc.message)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        code, message = _describe_validation(exc)
+        return error_response(400, code, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "InternalServerError" if exc.status_code >= 500 else "Error")
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is no operation at this URI path and HTTP method."
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "InternalServerError", "An internal error occurred; see the server log.")

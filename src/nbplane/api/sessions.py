@@ -1,0 +1,163 @@
+"""HTTP routes of the five notebook session operations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from nbplane.api import schemas
+from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope
+from nbplane.api.retry import with_retry_token
+from nbplane.sessions.models import (
+    UNSET,
+    CreateSessionRequest,
+    ListSessionsQuery,
+    PageCursor,
+    PatchSessionRequest,
+    SessionView,
+    SortOrder,
+)
+
+PREFIX = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/notebook/api/sessions"
+router = APIRouter(prefix=PREFIX)
+
+IfMatch = Annotated[str | None, Header(alias="if-match")]
+
+
+def session_out(view: SessionView) -> schemas.SessionOut:
+    s = view.session
+    kernel = schemas.KernelOut(
+        id=s.kernel_id,
+        name=s.kernel_name,
+        last_activity=schemas.format_datetime(view.kernel.last_activity, micro=True) if view.kernel else None,
+        connections=view.kernel.connections if view.kernel else 0,
+        execution_state=view.execution_state,
+    )
+    return schemas.SessionOut(
+        id=s.id,
+        name=s.name,
+        path=s.path,
+        type=s.type,
+        cluster_id=s.cluster_id,
+        kernel=kernel,
+        agent_flow_key=s.agent_flow_key,
+        lifecycle_state=s.lifecycle_state.value,
+        lifecycle_details=s.lifecycle_details,
+        time_created=schemas.format_datetime(s.time_created),
+    )
+
+
+def _session_response(view: SessionView, status_code: int = 200) -> JSONResponse:
+    body = session_out(view).model_dump(by_alias=True)
+    return JSONResponse(body, status_code=status_code, headers={"etag": view.session.etag})
+
+
+@router.get("")
+async def list_sessions(
+    scope: WorkspaceScope,
+    services: ServicesDep,
+    cluster_id: Annotated[str | None, Query(max_length=255)] = None,
+    path: Annotated[str | None, Query(max_length=4096)] = None,
+    agent_flow_key: Annotated[str | None, Query(alias="agentFlowKey", max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
+    sort_order: Annotated[Literal["ASC", "DESC"], Query(alias="sortOrder")] = "DESC",
+    sort_by: Annotated[Literal["timeCreated"], Query(alias="sortBy")] = "timeCreated",
+) -> JSONResponse:
+    query = ListSessionsQuery(
+        path=path,
+        cluster_id=cluster_id,
+        agent_flow_key=agent_flow_key,
+        limit=limit,
+        page=PageCursor.decode(page) if page is not None else None,
+        sort_order=SortOrder(sort_order),
+    )
+    result = await services.sessions.list(scope, query)
+    items = [session_out(v).model_dump(by_alias=True) for v in result.items]
+    digest = hashlib.sha256(
+        json.dumps([v.session.etag for v in result.items] + [result.next_page]).encode()
+    ).hexdigest()[:32]
+    headers = {"etag": digest}
+    if result.next_page:
+        headers["opc-next-page"] = result.next_page
+    return JSONResponse({"items": items}, headers=headers)
+
+
+@router.post("")
+async def create_session(
+    request: Request,
+    details: schemas.CreateSessionDetails,
+    scope: WorkspaceScope,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    retry_token: Annotated[str | None, Header(alias="opc-retry-token")] = None,
+) -> Response:
+    kernel = details.kernel or schemas.KernelIn()
+    create = CreateSessionRequest(
+        path=details.path,
+        name=details.name,
+        type=details.type,
+        cluster_id=details.cluster_id,
+        agent_flow_key=details.agent_flow_key,
+        kernel_id=kernel.id,
+        kernel_name=kernel.name,
+    )
+
+    async def run() -> tuple[JSONResponse, str]:
+        view = await services.sessions.create(scope, create, created_by=principal.key)
+        return _session_response(view, 201), view.session.id
+
+    return await with_retry_token(
+        request,
+        services,
+        principal=principal,
+        operation="create_session",
+        scope=scope,
+        token=retry_token,
+        run=run,
+        resource_exists=lambda sid: services.sessions.exists(scope, sid),
+    )
+
+
+@router.get("/{sessionId}")
+async def get_session(sessionId: str, scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
+    return _session_response(await services.sessions.get(scope, sessionId))
+
+
+@router.patch("/{sessionId}")
+async def patch_session(
+    sessionId: str,
+    details: schemas.PatchSessionDetails,
+    scope: WorkspaceScope,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    sent = details.model_fields_set
+    kernel = details.kernel
+    patch = PatchSessionRequest(
+        name=details.name if "name" in sent and details.name is not None else UNSET,
+        path=details.path if "path" in sent and details.path is not None else UNSET,
+        type=details.type if "type" in sent else UNSET,
+        cluster_id=details.cluster_id if "cluster_id" in sent else UNSET,
+        kernel_id=kernel.id if kernel else None,
+        kernel_name=kernel.name if kernel else None,
+        must_refresh_context=details.must_refresh_context,
+    )
+    view = await services.sessions.patch(scope, sessionId, patch, if_match=if_match, actor=principal.key)
+    return _session_response(view)
+
+
+@router.delete("/{sessionId}", status_code=204)
+async def delete_session(
+    sessionId: str,
+    scope: WorkspaceScope,
+    services: ServicesDep,
+    if_match: IfMatch = None,
+) -> Response:
+    await services.sessions.delete(scope, sessionId, if_match=if_match)
+    return Response(status_code=204)

@@ -1,0 +1,22 @@
+"""The collaborators one running server is made of, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nbplane.auth.authenticator import Authenticator
+from nbplane.idempotency import RetryTokens
+from nbplane.kernels.base import KernelBackend
+from nbplane.sessions.service import SessionService
+from nbplane.settings import Settings
+from nbplane.store.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    kernels: KernelBackend
+    sessions: SessionService
+    retry_tokens: RetryTokens
+    authenticator: Authenticator

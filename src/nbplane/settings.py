@@ -1,0 +1,49 @@
+"""Runtime settings: one pydantic-settings object, read from NBPLANE_* variables and CLI options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("nbplane", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to start; passed down explicitly, never read from globals."""
+
+    model_config = SettingsConfigDict(env_prefix="NBPLANE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    default_kernel_name: str = "python3"
+    kernel_start_timeout: float = 60.0
+    max_body_bytes: int = 64 * 1024 * 1024
+    retry_token_ttl_seconds: int = 24 * 3600
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL; `postgresql://` is read as asyncpg, SQLite lives in the data dir."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'nbplane.db'}"
+        return normalize_database_url(url)
+
+
+def normalize_database_url(url: str) -> str:
+    """Map plain driver-less URLs to the async drivers nbplane ships with."""
+    for plain, async_ in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return async_ + url[len(plain) :]
+    return url

@@ -1,0 +1,169 @@
+"""ORM rows. Every timestamp is stored and returned as timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """DateTime that refuses naive values going in and restores UTC coming out (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TenancyRow(Base):
+    __tablename__ = "tenancies"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tenancy_id: Mapped[str] = mapped_column(ForeignKey("tenancies.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """A user's registered public key; `fingerprint` is OCI's colon-separated MD5 of the DER key."""
+
+    __tablename__ = "api_keys"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InstanceRow(Base):
+    """An AI Data Platform instance, owned by one tenancy."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tenancy_id: Mapped[str] = mapped_column(ForeignKey("tenancies.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkspaceRow(Base):
+    __tablename__ = "workspaces"
+
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KernelRow(Base):
+    """A kernel process and what is needed to reach it again (its connection info)."""
+
+    __tablename__ = "kernels"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["instance_id", "workspace_key"],
+            ["workspaces.instance_id", "workspaces.key"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_kernels_scope", "instance_id", "workspace_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(255))
+    workspace_key: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SessionRow(Base):
+    """A notebook session. At most one per (instance, workspace, path); NULL paths are not unique."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["instance_id", "workspace_key"],
+            ["workspaces.instance_id", "workspaces.key"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("instance_id", "workspace_key", "path", name="uq_sessions_path"),
+        Index("ix_sessions_scope_created", "instance_id", "workspace_key", "time_created", "id"),
+        Index("ix_sessions_kernel", "kernel_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(255))
+    workspace_key: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str | None] = mapped_column(String(4096), nullable=True)
+    name: Mapped[str] = mapped_column(String(1024))
+    type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cluster_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    agent_flow_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    kernel_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kernel_name: Mapped[str] = mapped_column(String(255))
+    lifecycle_state: Mapped[str] = mapped_column(String(32))
+    lifecycle_details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    time_updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RetryTokenRow(Base):
+    """An `opc-retry-token` record: the first response to a create, replayed for 24 h."""
+
+    __tablename__ = "retry_tokens"
+
+    scope: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    etag: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    resource_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
