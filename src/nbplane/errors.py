@@ -3,6 +3,7 @@
 NbplaneError
  ├── InvalidInputError            the request is malformed or a value is out of range
  │    ├── MissingParameterError   a required value is absent
+ │    ├── CannotParseError        the body is not parseable (not JSON)
  │    └── UnsatisfiableError      a valid request that cannot be met (get_content "bad type"/"bad format")
  ├── NotAuthenticatedError        who is calling could not be established
  ├── NotFoundError                missing, or not visible to the caller (the two are indistinguishable)
@@ -36,6 +37,10 @@ class InvalidInputError(NbplaneError):
 
 class MissingParameterError(InvalidInputError):
     """A required value is absent."""
+
+
+class CannotParseError(InvalidInputError):
+    """The request body cannot be parsed."""
 
 
 class UnsatisfiableError(InvalidInputError):

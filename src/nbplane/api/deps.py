@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
 
 from nbplane.auth import access
 from nbplane.auth.authenticator import RequestFacts
 from nbplane.auth.principal import Principal
+from nbplane.errors import CannotParseError, InvalidInputError, MissingParameterError
 from nbplane.scope import Scope
 from nbplane.services import Services
 
@@ -51,3 +55,29 @@ async def workspace_scope(
 
 
 WorkspaceScope = Annotated[Scope, Depends(workspace_scope)]
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def json_body(model: type[ModelT]) -> Callable[[Request], Awaitable[ModelT]]:
+    """A dependency parsing the body as JSON whatever its content-type, with OCI-style errors."""
+
+    async def parse(request: Request) -> ModelT:
+        raw = await request.body()
+        if not raw.strip():
+            raise MissingParameterError("A request body is required.")
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CannotParseError(f"The request body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidInputError("The request body must be a JSON object.")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            from nbplane.api.errors import describe_validation
+
+            raise InvalidInputError(describe_validation(exc.errors(), located=False)[1]) from exc
+
+    return parse

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +19,7 @@ log = logging.getLogger(__name__)
 ERROR_TABLE: dict[type[errors.NbplaneError], tuple[int, str]] = {
     errors.InvalidInputError: (400, "InvalidParameter"),
     errors.MissingParameterError: (400, "MissingParameter"),
+    errors.CannotParseError: (400, "CannotParseRequest"),
     errors.NotAuthenticatedError: (401, "NotAuthenticated"),
     errors.NotFoundError: (404, "NotAuthorizedOrNotFound"),
     errors.ConflictError: (409, "Conflict"),
@@ -48,12 +51,15 @@ def error_response(status: int, code: str, message: str, **extra: object) -> JSO
     return JSONResponse({"code": code, "message": message, **extra}, status_code=status)
 
 
-def _describe_validation(exc: RequestValidationError) -> tuple[str, str]:
+def describe_validation(errors_: Sequence[Any], *, located: bool = True) -> tuple[str, str]:
+    """OCI code and a readable message for pydantic/FastAPI validation errors."""
     problems = []
     code = "InvalidParameter"
-    for err in exc.errors():
+    for err in errors_:
         kind = err.get("type", "")
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "header", "path")]
+        loc = [str(p) for p in err.get("loc", ())]
+        if located and loc and loc[0] in ("body", "query", "header", "path"):
+            loc = loc[1:]  # FastAPI prefixes where the value came from
         where = ".".join(loc) or "request body"
         if kind == "json_invalid":
             return "CannotParseRequest", "The request body is not valid JSON."
@@ -81,7 +87,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        code, message = _describe_validation(exc)
+        code, message = describe_validation(exc.errors())
         return error_response(400, code, message)
 
     @app.exception_handler(StarletteHTTPException)

@@ -6,11 +6,11 @@ import hashlib
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from nbplane.api import schemas
-from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope
+from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
 from nbplane.api.retry import with_retry_token
 from nbplane.sessions.models import (
     UNSET,
@@ -90,7 +90,7 @@ async def list_sessions(
 @router.post("")
 async def create_session(
     request: Request,
-    details: schemas.CreateSessionDetails,
+    details: Annotated[schemas.CreateSessionDetails, Depends(json_body(schemas.CreateSessionDetails))],
     scope: WorkspaceScope,
     principal: CurrentPrincipal,
     services: ServicesDep,
@@ -131,7 +131,7 @@ async def get_session(sessionId: str, scope: WorkspaceScope, services: ServicesD
 @router.patch("/{sessionId}")
 async def patch_session(
     sessionId: str,
-    details: schemas.PatchSessionDetails,
+    details: Annotated[schemas.PatchSessionDetails, Depends(json_body(schemas.PatchSessionDetails))],
     scope: WorkspaceScope,
     principal: CurrentPrincipal,
     services: ServicesDep,

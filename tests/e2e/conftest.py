@@ -1,0 +1,174 @@
+"""A real `nbplane serve` over HTTPS, and the official SDK and CLI pointed at it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import oci
+import psutil
+import pytest
+from aidp_python_client.aidataplatform_dp import NotebookClient
+
+from tests.conftest import PostgresDatabases, SKIP_NO_POSTGRES
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    endpoint: str = ""
+    ca_bundle: str = ""
+    oci_config: str = ""
+    profile: str = "DEFAULT"
+    instance_id: str = ""
+    workspace_key: str = ""
+    log: Path = field(default_factory=Path)
+
+    def sdk(self, **kwargs: Any) -> NotebookClient:
+        config = oci.config.from_file(self.oci_config, self.profile)
+        return NotebookClient(config, service_endpoint=self.endpoint, **kwargs)
+
+    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run the official `aidp` CLI (api_key auth) against this server."""
+        aidp = shutil.which("aidp", path=os.path.dirname(sys.executable)) or "aidp"
+        command = [
+            aidp,
+            "--config-file",
+            self.oci_config,
+            "--auth",
+            "api_key",
+            "--endpoint",
+            self.endpoint,
+            "--instance-id",
+            self.instance_id,
+            *args,
+        ]
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": self.ca_bundle}
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"aidp {args} exited {result.returncode}: {result.stderr}")
+        return result
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.endpoint, verify=ssl.create_default_context(cafile=self.ca_bundle), timeout=60)
+
+    @property
+    def sessions_path(self) -> str:
+        return f"/20260430/aiDataPlatforms/{self.instance_id}/workspaces/{self.workspace_key}/notebook/api/sessions"
+
+    def kernel_processes(self) -> list[psutil.Process]:
+        """ipykernel processes started by this server."""
+        found = []
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                if any("ipykernel" in part for part in child.cmdline()):
+                    found.append(child)
+            except psutil.NoSuchProcess:
+                continue
+        return found
+
+
+def start_server(data_dir: Path, database_url: str | None = None) -> Server:
+    log = data_dir.parent / f"{data_dir.name}.log"
+    command = [sys.executable, "-m", "nbplane", "serve", "--data-dir", str(data_dir), "--port", "0"]
+    if database_url:
+        command += ["--database-url", database_url]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    handle = log.open("wb")
+    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    server = Server(data_dir=data_dir, process=process, log=log)
+    deadline = time.monotonic() + 90
+    server_file = data_dir / "server.json"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nbplane serve exited {process.returncode}:\n{log.read_text()}")
+        if server_file.exists():
+            info = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "nbplane", "info", "--data-dir", str(data_dir), "--json"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            server.endpoint = info["endpoint"]
+            server.ca_bundle = info["ca_bundle"]
+            server.oci_config = info["oci_config"]
+            server.profile = info["profile"]
+            server.instance_id = info["instance_id"]
+            server.workspace_key = info["workspace_key"]
+            try:
+                with server.http() as client:
+                    if client.get("/health").status_code == 200:
+                        _trust(server.ca_bundle)
+                        return server
+            except httpx.TransportError:
+                pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"nbplane serve did not become ready:\n{log.read_text()}")
+
+
+def _trust(ca_file: str) -> None:
+    """Make the SDK trust a server's CA the way users do: through REQUESTS_CA_BUNDLE. Every server of
+    the run adds its CA to one bundle, so servers of different test modules can run side by side."""
+    bundle = Path(os.environ.setdefault("NBPLANE_TEST_CA_BUNDLE", str(Path(ca_file).parent.parent.parent / "ca-bundle.pem")))
+    with bundle.open("a") as handle:
+        handle.write(Path(ca_file).read_text())
+    os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One SQLite-backed server per test module."""
+    running = start_server(tmp_path_factory.mktemp("srv") / "data")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def pg_server(tmp_path_factory: pytest.TempPathFactory, postgres_databases: PostgresDatabases | None) -> Iterator[Server]:
+    if postgres_databases is None:
+        pytest.skip(SKIP_NO_POSTGRES)
+    running = start_server(tmp_path_factory.mktemp("pgsrv") / "data", postgres_databases.new())
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture
+def cleanup_sessions(server: Server) -> Iterator[None]:
+    """Delete every session of the default workspace after a test."""
+    yield
+    with server.http() as client:
+        for item in client.get(server.sessions_path, params={"limit": 1000}).json()["items"]:
+            client.delete(f"{server.sessions_path}/{item['id']}")
+
+
+def cli_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The JSON the CLI prints after `Response:` (stdout on success, stderr on error)."""
+    text = result.stdout if result.returncode == 0 else result.stderr
+    return json.loads(text.split("Response:", 1)[1])
