@@ -6,13 +6,13 @@ from __future__ import annotations
 import configparser
 import io
 import json
-import os
 import secrets
 import string
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nbplane.auth.keys import fingerprint, generate_rsa_keypair
+from nbplane.files import write_private
 from nbplane.store import directory
 from nbplane.store.db import Database
 
@@ -40,13 +40,6 @@ class BootstrapInfo:
     profile: str
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-
-
 def write_oci_profile(config_path: Path, profile: str, values: dict[str, str]) -> None:
     """Add or replace one profile of an OCI config file, keeping the others; the file is mode 0600."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -57,7 +50,7 @@ def write_oci_profile(config_path: Path, profile: str, values: dict[str, str]) -
     config_path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     parser.write(buffer)
-    _write_private(config_path, buffer.getvalue())
+    write_private(config_path, buffer.getvalue())
 
 
 def bootstrap_file(data_dir: Path) -> Path:
@@ -82,7 +75,7 @@ async def ensure_bootstrap(data_dir: Path, db: Database) -> BootstrapInfo:
         private_pem, public_pem = generate_rsa_keypair()
         key_file = keys / "api_key.pem"
         public_file = keys / "api_key_public.pem"
-        _write_private(key_file, private_pem)
+        write_private(key_file, private_pem)
         public_file.write_text(public_pem)
         info = BootstrapInfo(
             tenancy_id=new_ocid("tenancy"),

@@ -7,7 +7,6 @@ through `REQUESTS_CA_BUNDLE` pointing at the CA certificate.
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,18 +16,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from nbplane.files import write_private
+
 
 @dataclass(frozen=True)
 class TlsFiles:
     ca_cert: Path
     cert: Path
     key: Path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -86,7 +81,7 @@ def ensure_tls(directory: Path, *, hostnames: tuple[str, ...] = ("localhost",)) 
     files.cert.write_bytes(
         cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)
     )
-    _write_private(
+    write_private(
         files.key,
         server_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
