@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -54,12 +55,16 @@ def validate(nb: object) -> None:
         raise InvalidInputError("invalid notebook: malformed structure") from exc
 
 
-def parse_and_validate(data: bytes) -> None:
-    """Check that bytes hold a valid notebook (InvalidInputError otherwise)."""
+def validate_file(path: Path) -> None:
+    """Check that a staged file holds a valid notebook (InvalidInputError otherwise).
+
+    The raw bytes are dropped as soon as they are parsed, so validation holds only the parsed form.
+    """
     try:
-        nb = json.loads(data)
-    except ValueError as exc:
-        raise InvalidInputError("invalid notebook: not valid JSON") from exc
+        # Decoding first means json never holds the bytes and their decoded copy at once.
+        nb = json.loads(path.read_text("utf-8"))
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise InvalidInputError("invalid notebook: not valid UTF-8 JSON") from exc
     validate(nb)
 
 

@@ -402,9 +402,8 @@ class ContentService:
         if not chunk.is_final:
             return self._read.ack_model(rel, staged)
         async with self._uploads.assembled(instance_id, workspace_key, chunk.upload_id) as assembled:
-            data = await asyncio.to_thread(assembled.file.read_bytes)
-            await asyncio.to_thread(_notebooks.parse_and_validate, data)
-            del data  # the notebook is streamed from the staging file below, not held twice
+            # Validated from the staging file, then streamed from it: never held as bytes here.
+            await asyncio.to_thread(_notebooks.validate_file, assembled.file)
             # An upload into a directory is named Untitled*.ipynb when it is published.
             untitled_in = parent if name is None else None
             async with storage.open_atomic(paths.join(parent, name or "Untitled.ipynb")) as writer:
