@@ -93,6 +93,13 @@ class ContentService:
             self._storages[key] = self._factory(*key)
         return self._storages[key]
 
+    async def exists(self, instance_id: str, workspace_key: str, path: str) -> bool:
+        """Whether `path` names a file or directory (False for paths that are invalid or outside)."""
+        try:
+            return await self.storage_for(instance_id, workspace_key).exists(path)
+        except InvalidInputError:
+            return False
+
     async def purge_expired(self) -> int:
         """Drop chunked uploads untouched for longer than the TTL; returns how many."""
         return await self._uploads.purge_expired()
