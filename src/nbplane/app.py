@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,11 +13,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from nbplane import __version__
+from nbplane.api import contents, health, sessions
 from nbplane.api import errors as api_errors
-from nbplane.api import health, sessions
 from nbplane.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from nbplane.auth.authenticator import Authenticator, OpenAuthenticator
 from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap
+from nbplane.contents import ContentLimits, ContentService
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
 from nbplane.kernels.local import LocalKernelBackend
@@ -35,6 +38,30 @@ def workspace_dir(data_dir: Path) -> Callable[[Scope], Path]:
         return data_dir / "workspaces" / scope.instance_id / scope.workspace_key
 
     return resolve
+
+
+def content_service(settings: Settings, sessions: SessionService) -> ContentService:
+    """Contents live where the workspace's kernels start, so notebooks and kernels see one tree."""
+    limits = ContentLimits(
+        max_upload_bytes=settings.upload_max_bytes,
+        max_chunks=settings.upload_max_chunks,
+        upload_ttl_seconds=settings.upload_ttl_seconds,
+    )
+
+    async def follow(instance_id: str, workspace_key: str, old_path: str, new_path: str) -> None:
+        await sessions.follow_rename(Scope(instance_id, workspace_key), old_path, new_path)
+
+    return ContentService(settings.data_dir / "workspaces", settings.data_dir / "uploads", limits, on_renamed=follow)
+
+
+async def _purge_uploads(contents: ContentService, every: float) -> None:
+    """Drop abandoned chunked uploads now and then; a failure is logged and retried next round."""
+    while True:
+        try:
+            await contents.purge_expired()
+        except Exception:
+            log.exception("purging expired uploads failed")
+        await asyncio.sleep(every)
 
 
 def create_app(
@@ -62,11 +89,14 @@ def create_app(
             wait_timeout=settings.kernel_start_timeout + 30,
         )
         await session_service.reconcile_on_start()
+        contents_service = content_service(settings, session_service)
+        purger = asyncio.create_task(_purge_uploads(contents_service, min(3600.0, settings.upload_ttl_seconds / 2)))
         app.state.services = Services(
             settings=settings,
             db=db,
             kernels=kernels,
             sessions=session_service,
+            contents=contents_service,
             retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
             authenticator=authenticator or OpenAuthenticator(),
         )
@@ -76,6 +106,9 @@ def create_app(
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             await session_service.stop_all_kernels()
             await db.dispose()
 
@@ -86,10 +119,12 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        redirect_slashes=False,  # the clients' requests would follow a redirect and lose the signature
     )
     api_errors.install(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(contents.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nbplane.auth.authenticator import Authenticator
+from nbplane.contents.service import ContentService
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
 from nbplane.sessions.service import SessionService
@@ -18,5 +19,6 @@ class Services:
     db: Database
     kernels: KernelBackend
     sessions: SessionService
+    contents: ContentService
     retry_tokens: RetryTokens
     authenticator: Authenticator

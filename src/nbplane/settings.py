@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     kernel_start_timeout: float = 60.0
     max_body_bytes: int = 64 * 1024 * 1024
     retry_token_ttl_seconds: int = 24 * 3600
+    # Chunked notebook uploads (contents): the assembled size, the chunk count, and how long an
+    # untouched upload is kept before it is purged.
+    upload_max_bytes: int = 256 * 1024 * 1024
+    upload_max_chunks: int = 1024
+    upload_ttl_seconds: int = 24 * 3600
     log_level: str = "info"
 
     @property

@@ -340,6 +340,45 @@ class SessionService:
             await self._kernels.restart(kernel_id)
         return await self.get(scope, session_id)
 
+    # ---- contents hooks ----------------------------------------------------------------------
+
+    async def follow_rename(self, scope: Scope, old_path: str, new_path: str) -> int:
+        """Point sessions at `new_path` after the file or directory at `old_path` moved; returns how many.
+
+        Called by the contents layer after a rename, with normalised paths (no leading `/`). Session paths
+        are stored as clients sent them, so they are compared without leading slashes and keep their own
+        leading slashes when rewritten; a name derived from the path follows it. A session whose new path
+        another session already holds keeps its old path (the unique constraint allows only one).
+        Idempotent; one transaction.
+        """
+        old, new = old_path.strip("/"), new_path.strip("/")
+        if not old or old == new:
+            return 0
+        moved = 0
+        async with self._db.write() as db:
+            rows = await sessions_repo.with_path(db, scope.instance_id, scope.workspace_key)
+            held = {row.path for row in rows}
+            for row in rows:
+                if row.path is None:
+                    continue
+                bare = row.path.lstrip("/")
+                if bare != old and not bare.startswith(old + "/"):
+                    continue
+                rewritten = row.path[: len(row.path) - len(bare)] + new + bare[len(old) :]
+                if rewritten in held:
+                    log.warning("session %s keeps path %r: %r is taken", row.id, row.path, rewritten)
+                    continue
+                held.discard(row.path)
+                held.add(rewritten)
+                if row.name == _default_name(row.path):  # a name derived from the path follows it
+                    row.name = _default_name(rewritten)
+                row.path = rewritten
+                row.time_updated = _now()
+                moved += 1
+                # Flush per row so a chain of moves never trips the unique constraint at commit time.
+                await db.flush()
+        return moved
+
     # ---- delete ------------------------------------------------------------------------------
 
     async def delete(self, scope: Scope, session_id: str, *, if_match: str | None) -> None:

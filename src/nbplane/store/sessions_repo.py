@@ -38,6 +38,12 @@ async def get_by_path(db: AsyncSession, instance_id: str, workspace_key: str, pa
     return (await db.scalars(query)).one_or_none()
 
 
+async def with_path(db: AsyncSession, instance_id: str, workspace_key: str) -> Sequence[SessionRow]:
+    """Every session of the workspace that has a path (for rewriting paths after a rename)."""
+    query = _scoped(select(SessionRow), instance_id, workspace_key).where(SessionRow.path.is_not(None))
+    return (await db.scalars(query)).all()
+
+
 async def page(
     db: AsyncSession,
     instance_id: str,

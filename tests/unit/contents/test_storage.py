@@ -1,0 +1,140 @@
+"""Confinement through the service (escapes, symlinks) and atomic writes in LocalContentStorage."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from nbplane.contents import LocalContentStorage
+from nbplane.errors import BackendError, InvalidInputError, NotFoundError
+
+from .conftest import INSTANCE, WORKSPACE, Env
+from .test_paths import ESCAPES
+
+SENTINEL = b"do not touch"
+
+
+def _untouched(sentinel: Path) -> bool:
+    return sentinel.read_bytes() == SENTINEL
+
+
+@pytest.fixture
+def sentinel(env: Env) -> Path:
+    path = env.tmp / "secret.txt"
+    path.write_bytes(SENTINEL)
+    return path
+
+
+@pytest.mark.parametrize("path", ESCAPES)
+async def test_every_operation_rejects_escapes(env: Env, sentinel: Path, path: str) -> None:
+    svc = env.svc
+    (env.root / "ok.ipynb").write_text("{}")
+    calls = [
+        svc.get(INSTANCE, WORKSPACE, path),
+        svc.create(INSTANCE, WORKSPACE, path, type="notebook"),
+        svc.create(INSTANCE, WORKSPACE, "", copy_from=path),
+        svc.update(INSTANCE, WORKSPACE, path, type="file", content="pwned"),
+        svc.rename(INSTANCE, WORKSPACE, "ok.ipynb", path),
+        svc.rename(INSTANCE, WORKSPACE, path, "moved.ipynb"),
+        svc.delete(INSTANCE, WORKSPACE, path),
+        svc.export(INSTANCE, WORKSPACE, path),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInputError):
+            await call
+    assert _untouched(sentinel)
+    assert sorted(p.name for p in env.root.iterdir()) == ["ok.ipynb"]
+
+
+@pytest.mark.parametrize(("instance", "workspace"), [("..", "ws"), (INSTANCE, ".."), (INSTANCE, "a/b")])
+async def test_unsafe_instance_or_workspace_rejected(env: Env, instance: str, workspace: str) -> None:
+    with pytest.raises(InvalidInputError):
+        await env.svc.get(instance, workspace, "a.ipynb")
+
+
+async def test_symlinks_leading_outside_are_rejected(env: Env, sentinel: Path) -> None:
+    (env.root / "outdir").symlink_to(env.tmp, target_is_directory=True)
+    (env.root / "evil.txt").symlink_to(sentinel)
+    svc = env.svc
+    for call in [
+        svc.get(INSTANCE, WORKSPACE, "outdir/secret.txt"),
+        svc.get(INSTANCE, WORKSPACE, "evil.txt"),
+        svc.update(INSTANCE, WORKSPACE, "evil.txt", type="file", content="pwned"),
+        svc.update(INSTANCE, WORKSPACE, "outdir/secret.txt", type="file", content="pwned"),
+        svc.update(INSTANCE, WORKSPACE, "outdir/new.txt", type="file", content="pwned"),
+        svc.create(INSTANCE, WORKSPACE, "outdir", type="notebook"),
+        svc.delete(INSTANCE, WORKSPACE, "outdir/secret.txt"),
+        svc.rename(INSTANCE, WORKSPACE, "outdir/secret.txt", "stolen.txt"),
+    ]:
+        with pytest.raises(InvalidInputError):
+            await call
+    assert _untouched(sentinel)
+    assert sorted(p.name for p in env.tmp.iterdir()) == ["data", "secret.txt", "staging"]
+
+
+async def test_symlink_inside_the_root_is_followed(env: Env) -> None:
+    (env.root / "real").mkdir()
+    (env.root / "real" / "a.txt").write_text("hi")
+    (env.root / "alias").symlink_to(env.root / "real", target_is_directory=True)
+    model = await env.svc.get(INSTANCE, WORKSPACE, "alias/a.txt")
+    assert model.content == "hi"
+
+
+async def _failing_source() -> AsyncIterator[bytes]:
+    yield b'{"half": '
+    raise RuntimeError("client went away")
+
+
+async def test_failed_write_leaves_nothing_partial(tmp_path: Path) -> None:
+    storage = LocalContentStorage(tmp_path / "root")
+    with pytest.raises(RuntimeError):
+        await storage.write_atomic("new.ipynb", _failing_source())
+    assert list((tmp_path / "root").iterdir()) == []
+
+    await storage.write_atomic("a.ipynb", b"original")
+    with pytest.raises(RuntimeError):
+        await storage.write_atomic("a.ipynb", _failing_source())
+    assert (tmp_path / "root" / "a.ipynb").read_bytes() == b"original"
+    assert [p.name for p in (tmp_path / "root").iterdir()] == ["a.ipynb"]
+
+
+async def test_failed_replace_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = LocalContentStorage(tmp_path / "root")
+    await storage.write_atomic("a.ipynb", b"original")
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(BackendError):
+        await storage.write_atomic("a.ipynb", b"new content")
+    monkeypatch.undo()
+    assert (tmp_path / "root" / "a.ipynb").read_bytes() == b"original"
+    assert [p.name for p in (tmp_path / "root").iterdir()] == ["a.ipynb"]
+
+
+async def test_write_streams_and_hashes(tmp_path: Path) -> None:
+    import hashlib
+
+    storage = LocalContentStorage(tmp_path / "root")
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    info = await storage.write_atomic("copy.bin", source)
+    assert info.size == source.stat().st_size
+    assert await storage.sha256("copy.bin") == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+async def test_write_into_missing_directory_is_not_found(tmp_path: Path) -> None:
+    storage = LocalContentStorage(tmp_path / "root")
+    with pytest.raises(NotFoundError):
+        await storage.write_atomic("nope/a.ipynb", b"x")
+
+
+async def test_listdir_hides_temporaries(env: Env) -> None:
+    (env.root / ".~nbplane-abc.tmp").write_text("partial")
+    (env.root / "a.ipynb").write_text("{}")
+    storage = env.svc.storage_for(INSTANCE, WORKSPACE)
+    assert await storage.listdir("") == ["a.ipynb"]
