@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
+from typing import cast
 from urllib.parse import quote
 
 from cryptography.exceptions import InvalidSignature
@@ -82,7 +83,7 @@ class SignedRequest:
             method=str(scope.get("method", "GET")),
             raw_path=raw_path,
             query_string=query if isinstance(query, bytes | str) else b"",
-            headers=_join_asgi_headers(scope.get("headers") or ()),  # type: ignore[arg-type]
+            headers=_join_asgi_headers(cast(Iterable[tuple[bytes, bytes]], scope.get("headers") or ())),
             body=body,
         )
 
