@@ -98,11 +98,7 @@ def authenticate_token(plaintext: str, stored: StoredApiToken | None, *, now: fl
 
     Raises NotAuthenticatedError for unknown, mismatched, revoked or expired tokens.
     """
-    if (
-        stored is None
-        or token_id_of(plaintext) != stored.token_id
-        or not token_matches(plaintext, stored.token_hash)
-    ):
+    if stored is None or token_id_of(plaintext) != stored.token_id or not token_matches(plaintext, stored.token_hash):
         raise NotAuthenticatedError("unknown API token")
     if stored.revoked_at is not None and stored.revoked_at <= now:
         raise NotAuthenticatedError("API token has been revoked")

@@ -52,9 +52,7 @@ def load_private_key(pem: str | bytes, passphrase: str | bytes | None = None) ->
 
 def public_key_pem(key: rsa.RSAPublicKey) -> str:
     """PEM SubjectPublicKeyInfo, the format OCI asks users to upload."""
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
 
 def private_key_pem(key: rsa.RSAPrivateKey) -> str:

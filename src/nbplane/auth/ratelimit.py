@@ -60,9 +60,7 @@ class TokenBucketLimiter:
                 self._buckets.popitem(last=False)
             if bucket.tokens < 1.0:
                 retry_after = (1.0 - bucket.tokens) / self._rate
-                raise RateLimitedError(
-                    f"too many requests; retry after {retry_after:.2f} s", retry_after=retry_after
-                )
+                raise RateLimitedError(f"too many requests; retry after {retry_after:.2f} s", retry_after=retry_after)
             bucket.tokens -= 1.0
 
     def _evict_idle(self, now: float) -> None:

@@ -45,9 +45,7 @@ class KeyResolver:
     NotAuthenticatedError saying what was wrong with it.
     """
 
-    def __init__(
-        self, api_keys: Iterable[ApiKey] = (), session_tokens: SessionTokenIssuer | None = None
-    ) -> None:
+    def __init__(self, api_keys: Iterable[ApiKey] = (), session_tokens: SessionTokenIssuer | None = None) -> None:
         self._api_keys: dict[str, ResolvedKey] = {}
         self._session_tokens = session_tokens
         for key in api_keys:

@@ -269,9 +269,7 @@ def _check_body(request: SignedRequest, signed: set[str]) -> None:
         if not hmac.compare_digest(declared.strip().encode("latin-1", "replace"), actual.encode("ascii")):
             raise NotAuthenticatedError("x-content-sha256 does not match the body")
     elif request.body:
-        raise NotAuthenticatedError(
-            "the request body is not covered by the signature (sign x-content-sha256)"
-        )
+        raise NotAuthenticatedError("the request body is not covered by the signature (sign x-content-sha256)")
 
 
 def verify_signature(request: SignedRequest, params: SignatureParams, key: rsa.RSAPublicKey) -> None:
@@ -301,9 +299,7 @@ async def verify_request_async(
     return _finish(request, params, resolved)
 
 
-def _finish(
-    request: SignedRequest, params: SignatureParams, resolved: ResolvedKey | None
-) -> VerifiedSignature:
+def _finish(request: SignedRequest, params: SignatureParams, resolved: ResolvedKey | None) -> VerifiedSignature:
     if resolved is None:
         raise NotAuthenticatedError("unknown keyId")
     verify_signature(request, params, resolved.public_key)

@@ -52,9 +52,7 @@ class VerifyingAdapter(BaseAdapter):  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("strict", [False, True])
-def test_notebook_client_requests_verify(
-    keys: Keys, resolver: KeyResolver, tmp_path: Path, strict: bool
-) -> None:
+def test_notebook_client_requests_verify(keys: Keys, resolver: KeyResolver, tmp_path: Path, strict: bool) -> None:
     key_file = tmp_path / "key.pem"
     key_file.write_text(keys.user.private_pem)
     config = {

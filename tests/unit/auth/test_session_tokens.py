@@ -72,9 +72,7 @@ def test_forged_with_our_kid(keys: Keys, issuer: SessionTokenIssuer) -> None:
         "exp": NOW + 60,
         "jti": "j",
     }
-    forged = jwt.encode(
-        claims, keys.other.private_key, algorithm="RS256", headers={"kid": keys.server.fingerprint}
-    )
+    forged = jwt.encode(claims, keys.other.private_key, algorithm="RS256", headers={"kid": keys.server.fingerprint})
     with pytest.raises(NotAuthenticatedError, match="session token is invalid"):
         issuer.verify(forged, NOW)
 

@@ -25,9 +25,7 @@ from nbplane.errors import NotAuthenticatedError
 
 from ._helpers import HOST, NOW, TENANCY, USER, WS, Keys, http_date, sign
 
-BODY = json.dumps(
-    {"path": "Workspace/a.ipynb", "name": "a", "type": "notebook", "kernel": {"name": "python3"}}
-)
+BODY = json.dumps({"path": "Workspace/a.ipynb", "name": "a", "type": "notebook", "kernel": {"name": "python3"}})
 
 ACCEPTED = [
     ("GET", f"{WS}/sessions?limit=2&page=abc&sortOrder=ASC", None),
@@ -187,9 +185,7 @@ def test_wrong_version(api_key_signer: Signer, resolver: KeyResolver) -> None:
         (",keyId=", ' ,,keyId="x",keyId=', "malformed"),
     ],
 )
-def test_malformed_parameters(
-    api_key_signer: Signer, resolver: KeyResolver, old: str, new: str, match: str
-) -> None:
+def test_malformed_parameters(api_key_signer: Signer, resolver: KeyResolver, old: str, new: str, match: str) -> None:
     request = with_authorization(sign(api_key_signer, "GET", f"{WS}/sessions"), old, new)
     reject(request, resolver, match)
 
@@ -214,9 +210,7 @@ def test_unknown_key_id(keys: Keys, resolver: KeyResolver) -> None:
 
 
 def test_fingerprint_case_is_ignored(keys: Keys, resolver: KeyResolver) -> None:
-    upper = Signer(
-        TENANCY, USER, keys.user.fingerprint.upper(), None, private_key_content=keys.user.private_pem
-    )
+    upper = Signer(TENANCY, USER, keys.user.fingerprint.upper(), None, private_key_content=keys.user.private_pem)
     verify_request(sign(upper, "GET", f"{WS}/sessions"), public_key_lookup=resolver, now=NOW)
 
 
@@ -251,9 +245,7 @@ def test_tampered_body(signer: AbstractBaseSigner, resolver: KeyResolver) -> Non
         {"method": "post"},
     ],
 )
-def test_tampered_target(
-    signer: AbstractBaseSigner, resolver: KeyResolver, change: dict[str, object]
-) -> None:
+def test_tampered_target(signer: AbstractBaseSigner, resolver: KeyResolver, change: dict[str, object]) -> None:
     request = sign(signer, "POST", f"{WS}/sessions?limit=2", BODY)
     tampered = dataclasses.replace(request, **change)  # type: ignore[arg-type]  # mypy cannot check **kwargs
     if change.get("method") == "post":
@@ -352,9 +344,7 @@ def test_date_within_window(signer: AbstractBaseSigner, resolver: KeyResolver, o
         (86_400 * 365, "ahead of server time"),
     ],
 )
-def test_date_outside_window(
-    signer: AbstractBaseSigner, resolver: KeyResolver, offset: int, match: str
-) -> None:
+def test_date_outside_window(signer: AbstractBaseSigner, resolver: KeyResolver, offset: int, match: str) -> None:
     request = sign(signer, "GET", f"{WS}/sessions", date=NOW + offset)
     reject(request, resolver, match)
 
@@ -384,9 +374,7 @@ def test_expired_session_token(keys: Keys, issuer: SessionTokenIssuer, resolver:
 
 def test_forged_session_token(keys: Keys, resolver: KeyResolver) -> None:
     forger = SessionTokenIssuer(keys.other.private_key)
-    token = forger.issue(
-        tenancy_id=TENANCY, user_id=USER, session_public_key_pem=keys.session.public_pem, now=NOW
-    )
+    token = forger.issue(tenancy_id=TENANCY, user_id=USER, session_public_key_pem=keys.session.public_pem, now=NOW)
     signer = SecurityTokenSigner(token, keys.session.private_key)
     reject(sign(signer, "GET", f"{WS}/sessions"), resolver, "session token was not issued by this server")
 

@@ -17,25 +17,19 @@ from nbplane.errors import NotAuthenticatedError
 
 from ._helpers import HOST, NOW, TENANCY, USER, Keys, http_date
 
-SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 METHODS = st.sampled_from(["GET", "HEAD", "DELETE", "POST", "PUT", "PATCH"] * 3 + ["OPTIONS", "get", ""])
 HEADER_NAMES = st.sampled_from(
     ["date", "x-date", "(request-target)", "host", "content-length", "content-type", "x-content-sha256",
      "(created)", "digest", "DATE", "Host", ""]
 )  # fmt: skip
-PARAM_NAMES = st.sampled_from(
-    ["algorithm", "headers", "keyId", "signature", "version", "created", "keyid", "x"]
-)
+PARAM_NAMES = st.sampled_from(["algorithm", "headers", "keyId", "signature", "version", "created", "keyid", "x"])
 
 
 @pytest.fixture(scope="module")
 def world(keys: Keys) -> tuple[KeyResolver, str]:
     issuer = SessionTokenIssuer(keys.server.private_key)
-    token = issuer.issue(
-        tenancy_id=TENANCY, user_id=USER, session_public_key_pem=keys.session.public_pem, now=NOW
-    )
+    token = issuer.issue(tenancy_id=TENANCY, user_id=USER, session_public_key_pem=keys.session.public_pem, now=NOW)
     resolver = KeyResolver([ApiKey(TENANCY, USER, keys.user.public_key)], session_tokens=issuer)
     return resolver, token
 
@@ -72,8 +66,7 @@ def signature_headers(draw: st.DrawFn, token: str, api_key_id: str) -> str:
         "algorithm": st.sampled_from(["RSA-SHA256", "hmac-sha256", ""]) | st.text(max_size=10),
         "headers": st.lists(HEADER_NAMES, max_size=8).map(" ".join),
         "keyId": st.text(max_size=20),
-        "signature": st.binary(max_size=300).map(lambda b: base64.b64encode(b).decode())
-        | st.text(max_size=40),
+        "signature": st.binary(max_size=300).map(lambda b: base64.b64encode(b).decode()) | st.text(max_size=40),
         "version": st.sampled_from(["2", ""]),
     }
     for _ in range(draw(st.integers(0, 2))):
@@ -116,9 +109,7 @@ def requests_(draw: st.DrawFn, token: str, api_key_id: str) -> SignedRequest:
 
 @given(data=st.data())
 @SETTINGS
-def test_random_requests_never_verify(
-    world: tuple[KeyResolver, str], keys: Keys, data: st.DataObject
-) -> None:
+def test_random_requests_never_verify(world: tuple[KeyResolver, str], keys: Keys, data: st.DataObject) -> None:
     resolver, token = world
     api_key_id = f"{TENANCY}/{USER}/{keys.user.fingerprint}"
     request = data.draw(requests_(token, api_key_id))
@@ -129,9 +120,7 @@ def test_random_requests_never_verify(
 
 @given(authorization=st.text(max_size=500), body=st.binary(max_size=200))
 @SETTINGS
-def test_arbitrary_authorization_text(
-    world: tuple[KeyResolver, str], authorization: str, body: bytes
-) -> None:
+def test_arbitrary_authorization_text(world: tuple[KeyResolver, str], authorization: str, body: bytes) -> None:
     resolver, _ = world
     request = SignedRequest("POST", b"/x", b"", {"authorization": authorization, "host": HOST}, body)
     with pytest.raises(NotAuthenticatedError):
@@ -146,9 +135,7 @@ def test_mangled_session_tokens_are_rejected(world: tuple[KeyResolver, str], dat
     mangled = data.draw(
         st.one_of(
             st.just(token[:cut] + token[cut + 1 :]),
-            st.text(max_size=3)
-            .filter(lambda t: t != token[cut])
-            .map(lambda t: token[:cut] + t + token[cut + 1 :]),
+            st.text(max_size=3).filter(lambda t: t != token[cut]).map(lambda t: token[:cut] + t + token[cut + 1 :]),
             st.text(max_size=100),
         )
     )
