@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import email.utils
-import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 from oci._vendor import requests as oci_requests
@@ -20,7 +19,6 @@ class WireRequest:
     url: str
     headers: dict[str, str]
     body: bytes = b""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def sign(
@@ -72,7 +70,3 @@ class OciAuth(httpx.Auth):
         for name, value in wire.headers.items():
             request.headers[name] = value
         yield request
-
-
-def now() -> float:
-    return time.time()

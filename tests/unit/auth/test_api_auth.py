@@ -25,6 +25,7 @@ from nbplane.auth.signature import SignedRequest, signing_string
 from nbplane.bootstrap import session_signing_key
 from nbplane.errors import NotAuthenticatedError
 from nbplane.store import credentials
+from nbplane.store.tables import KernelRow, SessionRow
 from tests.signing import WireRequest, sign
 
 from .conftest import SignedApp
@@ -209,11 +210,12 @@ async def test_signed_requests_work_and_record_the_creator(signed_app: SignedApp
     assert got.status_code == 200
     listed = await signed_app.send(sign(signed_app.signer, "GET", signed_app.sessions_url + "?limit=5&sortOrder=ASC"))
     assert [s["id"] for s in listed.json()["items"]] == [session_id]
+    creator = f"{signed_app.info.tenancy_id}/{signed_app.info.user_id}"
     async with signed_app.services.db.read() as db:
-        from nbplane.store.tables import SessionRow
-
         row = await db.get(SessionRow, session_id)
-    assert row is not None and row.created_by == f"{signed_app.info.tenancy_id}/{signed_app.info.user_id}"
+        assert row is not None and row.created_by == creator
+        kernel = await db.get(KernelRow, row.kernel_id)
+        assert kernel is not None and kernel.created_by == creator
     deleted = await signed_app.send(sign(signed_app.signer, "DELETE", f"{signed_app.sessions_url}/{session_id}"))
     assert deleted.status_code == 204
 
