@@ -16,8 +16,15 @@ from nbplane import __version__
 from nbplane.api import contents, health, sessions
 from nbplane.api import errors as api_errors
 from nbplane.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from nbplane.auth.authenticator import Authenticator, OpenAuthenticator
-from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap
+from nbplane.auth.authenticator import (
+    Authenticator,
+    OpenAuthenticator,
+    RateLimitedAuthenticator,
+    SignatureAuthenticator,
+)
+from nbplane.auth.ratelimit import TokenBucketLimiter
+from nbplane.auth.session_tokens import SessionTokenIssuer
+from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
 from nbplane.contents import ContentLimits, ContentService
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
@@ -64,6 +71,20 @@ async def _purge_uploads(contents: ContentService, every: float) -> None:
         await asyncio.sleep(every)
 
 
+def build_authenticator(settings: Settings, db: Database) -> Authenticator:
+    """Signature/token verification (or none with `insecure_no_auth`), rate limited per principal."""
+    authenticator: Authenticator
+    if settings.insecure_no_auth:
+        log.warning("authentication is OFF (--insecure-no-auth): every request is accepted")
+        authenticator = OpenAuthenticator()
+    else:
+        authenticator = SignatureAuthenticator(db, SessionTokenIssuer(session_signing_key(settings.data_dir)))
+    if settings.rate_limit_per_second > 0:
+        limiter = TokenBucketLimiter(settings.rate_limit_per_second, max(1, settings.rate_limit_burst))
+        authenticator = RateLimitedAuthenticator(authenticator, limiter)
+    return authenticator
+
+
 def create_app(
     settings: Settings,
     *,
@@ -98,7 +119,7 @@ def create_app(
             sessions=session_service,
             contents=contents_service,
             retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
-            authenticator=authenticator or OpenAuthenticator(),
+            authenticator=authenticator or build_authenticator(settings, db),
         )
         app.state.bootstrap = info
         if on_ready is not None:

@@ -1,17 +1,21 @@
-"""First run of an empty data dir: a local tenancy, a user with an API key, one instance with a
-`default` workspace, and an OCI config file the official clients can use as is."""
+"""First run of an empty data dir: a local tenancy, a user with an API key (registered, so signatures verify),
+one instance with a `default` workspace, an OCI config file the official clients can use as is, and the
+server's session-token signing key."""
 
 from __future__ import annotations
 
 import configparser
 import io
 import json
+import os
 import secrets
 import string
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nbplane.auth.keys import fingerprint, generate_rsa_keypair
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from nbplane.auth.keys import generate_rsa_keypair, load_private_key
 from nbplane.files import write_private
 from nbplane.store import directory
 from nbplane.store.db import Database
@@ -53,6 +57,27 @@ def write_oci_profile(config_path: Path, profile: str, values: dict[str, str]) -
     write_private(config_path, buffer.getvalue())
 
 
+def session_signing_key(data_dir: Path) -> rsa.RSAPrivateKey:
+    """The key the server signs session tokens with, made on first use (`<data-dir>/keys/`, mode 0600).
+
+    Several servers sharing one PostgreSQL database must share this file too, or each only accepts its own
+    session tokens. Creation is race-free: the first writer wins, everyone reads the same file.
+    """
+    keys = data_dir / "keys"
+    keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = keys / "session_signing_key.pem"
+    if not path.exists():
+        staged = keys / f".session_signing_key.{os.getpid()}.{secrets.token_hex(4)}"
+        write_private(staged, generate_rsa_keypair().private_pem)
+        try:
+            os.link(staged, path)
+        except FileExistsError:
+            pass
+        finally:
+            staged.unlink()
+    return load_private_key(path.read_text())
+
+
 def bootstrap_file(data_dir: Path) -> Path:
     return data_dir / "bootstrap.json"
 
@@ -72,15 +97,15 @@ async def ensure_bootstrap(data_dir: Path, db: Database) -> BootstrapInfo:
     if info is None:
         keys = data_dir / "keys"
         keys.mkdir(mode=0o700, exist_ok=True)
-        private_pem, public_pem = generate_rsa_keypair()
+        pair = generate_rsa_keypair()
         key_file = keys / "api_key.pem"
         public_file = keys / "api_key_public.pem"
-        write_private(key_file, private_pem)
-        public_file.write_text(public_pem)
+        write_private(key_file, pair.private_pem)
+        public_file.write_text(pair.public_pem)
         info = BootstrapInfo(
             tenancy_id=new_ocid("tenancy"),
             user_id=new_ocid("user"),
-            fingerprint=fingerprint(public_pem),
+            fingerprint=pair.fingerprint,
             instance_id=new_ocid("aidataplatform"),
             workspace_key=DEFAULT_WORKSPACE,
             key_file=str(key_file),

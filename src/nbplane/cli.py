@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
+import ipaddress
 import json
 import os
 import socket
@@ -13,9 +15,17 @@ from typing import Any
 import click
 import uvicorn
 
-from nbplane.bootstrap import BootstrapInfo, load_bootstrap, new_ocid
+from nbplane.bootstrap import (
+    REGION,
+    BootstrapInfo,
+    load_bootstrap,
+    new_ocid,
+    session_signing_key,
+    write_oci_profile,
+    write_private,
+)
 from nbplane.settings import Settings
-from nbplane.store import directory
+from nbplane.store import credentials, directory
 from nbplane.store.db import Database
 from nbplane.tls import ensure_tls
 
@@ -37,6 +47,15 @@ def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> 
     return Settings(**values)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _server_file(data_dir: Path) -> Path:
     return data_dir / "server.json"
 
@@ -55,6 +74,14 @@ def main() -> None:
 @click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--log-level", default=None, type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    default=None,
+    help="Accept unauthenticated requests (development only; refused unless --host is a loopback address).",
+)
+@click.option("--rate-limit-per-second", type=float, default=None, help="Per-principal refill rate (0 = off; 50).")
+@click.option("--rate-limit-burst", type=int, default=None, help="Per-principal burst (default 200).")
 def serve(
     host: str | None,
     port: int | None,
@@ -63,15 +90,34 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     log_level: str | None,
+    insecure_no_auth: bool | None,
+    rate_limit_per_second: float | None,
+    rate_limit_burst: int | None,
 ) -> None:
-    """Run the server over HTTPS (a local CA and certificate are made in the data dir if none is given)."""
+    """Run the server over HTTPS (a local CA and certificate are made in the data dir if none is given).
+
+    Every API request must be signed (OCI API key or session token) or carry a workspace API token.
+    """
     from nbplane.app import create_app
 
     settings = _settings(
-        data_dir, database_url, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level
+        data_dir,
+        database_url,
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        log_level=log_level,
+        insecure_no_auth=insecure_no_auth,
+        rate_limit_per_second=rate_limit_per_second,
+        rate_limit_burst=rate_limit_burst,
     )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together.")
+    if settings.insecure_no_auth and not _is_loopback(settings.host):
+        raise click.UsageError(f"--insecure-no-auth is only allowed on a loopback address, not {settings.host}.")
+    if settings.rate_limit_per_second < 0 or settings.rate_limit_burst < 1:
+        raise click.UsageError("--rate-limit-per-second must be >= 0 and --rate-limit-burst >= 1.")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ca_bundle: Path | None = None
     if settings.tls_cert is None:
@@ -96,6 +142,8 @@ def serve(
         }
         _server_file(settings.data_dir).write_text(json.dumps(record))
         click.echo(f"nbplane listening on {endpoint}")
+        if settings.insecure_no_auth:
+            click.echo("WARNING: authentication is off (--insecure-no-auth); any local process can use this server.")
         click.echo("Try it with the aidp CLI:")
         env = f"REQUESTS_CA_BUNDLE={ca_bundle} " if ca_bundle else ""
         click.echo(
@@ -150,7 +198,7 @@ def info(data_dir: Path | None, as_json: bool) -> None:
 
 @main.group()
 def admin() -> None:
-    """Manage instances and workspaces directly in the database."""
+    """Manage tenancies, users, keys, tokens, instances and workspaces directly in the database."""
 
 
 async def _with_db(settings: Settings, work: Any) -> Any:
@@ -232,3 +280,266 @@ def list_all(data_dir: Path | None, database_url: str | None) -> None:
 
     for instance_id, tenancy_id, keys in asyncio.run(_with_db(settings, work)):
         click.echo(f"{instance_id}  tenancy={tenancy_id}  workspaces={','.join(keys)}")
+
+
+def _admin_actor() -> str:
+    """`created_by` for rows made by admin commands (there is no signed caller)."""
+    try:
+        return f"admin:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "admin"
+
+
+@admin.command("create-tenancy")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--name", default="tenancy", help="Display name.")
+@click.option("--id", "tenancy_id", default=None, help="Tenancy OCID (default: a new one).")
+def create_tenancy(data_dir: Path | None, database_url: str | None, name: str, tenancy_id: str | None) -> None:
+    """Create a tenancy and print its OCID."""
+    settings = _settings(data_dir, database_url)
+    new_id = tenancy_id or new_ocid("tenancy")
+
+    async def work(db: Database) -> None:
+        async with db.write() as session:
+            if await directory.get_tenancy(session, new_id) is not None:
+                raise click.ClickException(f"Tenancy {new_id} already exists.")
+            directory.add_tenancy(session, new_id, name)
+
+    asyncio.run(_with_db(settings, work))
+    click.echo(new_id)
+
+
+@admin.command("create-user")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--tenancy", "tenancy_id", default=None, help="Tenancy OCID (default: the bootstrap one).")
+@click.option("--name", default="user", help="Display name.")
+def create_user(data_dir: Path | None, database_url: str | None, tenancy_id: str | None, name: str) -> None:
+    """Create a user in a tenancy and print its OCID."""
+    settings = _settings(data_dir, database_url)
+    boot = load_bootstrap(settings.data_dir)
+    owner = tenancy_id or (boot.tenancy_id if boot else None)
+    if owner is None:
+        raise click.ClickException("No --tenancy given and the data dir has no bootstrap tenancy.")
+    user_id = new_ocid("user")
+
+    async def work(db: Database) -> None:
+        async with db.write() as session:
+            if await directory.get_tenancy(session, owner) is None:
+                raise click.ClickException(f"No tenancy {owner}.")
+            directory.add_user(session, user_id, owner, name)
+
+    asyncio.run(_with_db(settings, work))
+    click.echo(user_id)
+
+
+@admin.command("add-key")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--user", "user_id", required=True, help="User OCID.")
+@click.option(
+    "--public-key", "public_key", required=True, type=click.File("r"), help="PEM public key file (- = stdin)."
+)
+def add_key(data_dir: Path | None, database_url: str | None, user_id: str, public_key: Any) -> None:
+    """Register an RSA public key (>= 2048 bits) for a user and print its OCI fingerprint."""
+    from nbplane.auth.keys import fingerprint
+    from nbplane.errors import InvalidInputError
+
+    pem = public_key.read()
+    try:
+        print_ = fingerprint(pem)
+    except InvalidInputError as exc:
+        raise click.BadParameter(exc.message, param_hint="--public-key") from None
+    settings = _settings(data_dir, database_url)
+
+    async def work(db: Database) -> None:
+        async with db.write() as session:
+            if await credentials.get_user(session, user_id) is None:
+                raise click.ClickException(f"No user {user_id}.")
+            if any(k.fingerprint == print_ for k in await credentials.list_api_keys(session, user_id)):
+                raise click.ClickException(f"User {user_id} already has key {print_}.")
+            directory.add_api_key(session, user_id, print_, pem.strip() + "\n")
+
+    asyncio.run(_with_db(settings, work))
+    click.echo(print_)
+
+
+@admin.command("remove-key")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--user", "user_id", required=True, help="User OCID.")
+@click.option("--fingerprint", "print_", required=True, help="The key's fingerprint (aa:bb:…).")
+def remove_key(data_dir: Path | None, database_url: str | None, user_id: str, print_: str) -> None:
+    """Remove a user's API key; requests signed with it fail from then on."""
+    settings = _settings(data_dir, database_url)
+
+    async def work(db: Database) -> bool:
+        async with db.write() as session:
+            return await credentials.remove_api_key(session, user_id, print_)
+
+    if not asyncio.run(_with_db(settings, work)):
+        raise click.ClickException(f"User {user_id} has no key {print_}.")
+    click.echo(f"removed {print_}")
+
+
+@admin.command("create-token")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--instance", "instance_id", required=True, help="Instance OCID.")
+@click.option("--workspace", "workspace_key", required=True, help="Workspace key the token is limited to.")
+@click.option("--user", "user_id", default=None, help="User the token acts for (default: the bootstrap user).")
+@click.option("--ttl", type=click.IntRange(min=1), default=None, help="Lifetime in seconds (default: no expiry).")
+@click.option("--name", default=None, help="A label to recognise the token by.")
+def create_token(
+    data_dir: Path | None,
+    database_url: str | None,
+    instance_id: str,
+    workspace_key: str,
+    user_id: str | None,
+    ttl: int | None,
+    name: str | None,
+) -> None:
+    """Create a workspace API token and print it; it is shown only this once (only its hash is kept).
+
+    Use it as `Authorization: token <t>` or `Authorization: Bearer <t>`.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from nbplane.auth import api_tokens
+
+    settings = _settings(data_dir, database_url)
+    boot = load_bootstrap(settings.data_dir)
+    acting = user_id or (boot.user_id if boot else None)
+    if acting is None:
+        raise click.ClickException("No --user given and the data dir has no bootstrap user.")
+    minted = api_tokens.new_token()
+    expires = datetime.now(UTC) + timedelta(seconds=ttl) if ttl else None
+
+    async def work(db: Database) -> None:
+        async with db.write() as session:
+            instance = await directory.get_instance(session, instance_id)
+            if instance is None or await directory.get_workspace(session, instance_id, workspace_key) is None:
+                raise click.ClickException(f"No workspace {workspace_key} in instance {instance_id}.")
+            user = await credentials.get_user(session, acting)
+            if user is None or user.tenancy_id != instance.tenancy_id:
+                raise click.ClickException(f"User {acting} does not exist in the instance's tenancy.")
+            credentials.add_api_token(
+                session,
+                token_id=minted.token_id,
+                token_hash=minted.token_hash,
+                user_id=acting,
+                instance_id=instance_id,
+                workspace_key=workspace_key,
+                created_by=_admin_actor(),
+                expires_at=expires,
+                name=name,
+            )
+
+    asyncio.run(_with_db(settings, work))
+    click.echo(f"token id: {minted.token_id}", err=True)
+    click.echo(minted.plaintext)
+
+
+@admin.command("revoke-token")
+@DATA_DIR
+@DATABASE_URL
+@click.argument("token_id")
+def revoke_token(data_dir: Path | None, database_url: str | None, token_id: str) -> None:
+    """Revoke an API token by its id (the 16 hex characters after `nbp_`, or the whole token)."""
+    from datetime import UTC, datetime
+
+    from nbplane.auth import api_tokens
+
+    settings = _settings(data_dir, database_url)
+    lookup = api_tokens.token_id_of(token_id) or token_id
+
+    async def work(db: Database) -> bool:
+        async with db.write() as session:
+            return await credentials.revoke_api_token(session, lookup, datetime.now(UTC))
+
+    if not asyncio.run(_with_db(settings, work)):
+        raise click.ClickException(f"No API token {lookup}.")
+    click.echo(f"revoked {lookup}")
+
+
+@admin.command("list-tokens")
+@DATA_DIR
+@DATABASE_URL
+def list_tokens(data_dir: Path | None, database_url: str | None) -> None:
+    """List API tokens (ids and scopes; the tokens themselves are not stored)."""
+    settings = _settings(data_dir, database_url)
+
+    async def work(db: Database) -> list[str]:
+        async with db.read() as session:
+            return [
+                f"{t.id}  {t.instance_id}/{t.workspace_key}  user={t.user_id}"
+                f"  expires={t.expires_at.isoformat() if t.expires_at else '-'}"
+                f"  revoked={t.revoked_at.isoformat() if t.revoked_at else '-'}"
+                for t in await credentials.list_api_tokens(session)
+            ]
+
+    for line in asyncio.run(_with_db(settings, work)):
+        click.echo(line)
+
+
+@main.group()
+def auth() -> None:
+    """Credentials for the official clients."""
+
+
+@auth.command("session")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--profile", default="SESSION", show_default=True, help="OCI config profile to write.")
+@click.option("--user", "user_id", default=None, help="User OCID (default: the bootstrap user).")
+@click.option("--ttl", type=click.IntRange(60, 24 * 3600), default=3600, show_default=True, help="Seconds.")
+def auth_session(data_dir: Path | None, database_url: str | None, profile: str, user_id: str | None, ttl: int) -> None:
+    """Issue a session token bound to a new session key, and write both plus a profile to the OCI config.
+
+    The profile works with `aidp --auth security_token` (the CLI's default auth mode).
+    """
+    from nbplane.auth.keys import generate_rsa_keypair
+    from nbplane.auth.session_tokens import SessionTokenIssuer
+
+    settings = _settings(data_dir, database_url)
+    boot = load_bootstrap(settings.data_dir)
+    acting = user_id or (boot.user_id if boot else None)
+    if acting is None:
+        raise click.ClickException("No --user given and the data dir has no bootstrap user; run `nbplane serve` once.")
+    if not profile or any(c in profile for c in "[]\n/\\") or profile.startswith("."):
+        raise click.BadParameter("not a usable profile name", param_hint="--profile")
+
+    async def work(db: Database) -> str:
+        async with db.read() as session:
+            user = await credentials.get_user(session, acting)
+        if user is None:
+            raise click.ClickException(f"No user {acting}.")
+        return user.tenancy_id
+
+    tenancy_id = asyncio.run(_with_db(settings, work))
+    pair = generate_rsa_keypair()
+    token = SessionTokenIssuer(session_signing_key(settings.data_dir)).issue(
+        tenancy_id=tenancy_id, user_id=acting, session_public_key_pem=pair.public_pem, ttl=ttl
+    )
+    oci_dir = settings.data_dir / "oci"
+    session_dir = oci_dir / "sessions" / profile
+    session_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    token_file, key_file = session_dir / "token", session_dir / "oci_api_key.pem"
+    write_private(key_file, pair.private_pem)
+    write_private(token_file, token)
+    config = oci_dir / "config"
+    write_oci_profile(
+        config,
+        profile,
+        {
+            "user": acting,
+            "fingerprint": pair.fingerprint,
+            "tenancy": tenancy_id,
+            "region": REGION,
+            "key_file": str(key_file),
+            "security_token_file": str(token_file),
+        },
+    )
+    click.echo(f"Wrote profile [{profile}] to {config} (session valid for {ttl} s).")
+    click.echo(f"  aidp --config-file {config} --profile {profile} --auth security_token --endpoint ENDPOINT ...")

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     upload_max_chunks: int = 1024
     upload_ttl_seconds: int = 24 * 3600
     log_level: str = "info"
+    insecure_no_auth: bool = False
+    """Accept every request unauthenticated; `nbplane serve` allows it on a loopback address only."""
+    rate_limit_per_second: float = 50.0
+    """Requests per second per principal (token bucket refill); 0 turns rate limiting off."""
+    rate_limit_burst: int = 200
 
     @property
     def resolved_database_url(self) -> str:

@@ -22,6 +22,7 @@ import pytest
 from aidp_python_client.aidataplatform_dp import NotebookClient
 
 from tests.conftest import SKIP_NO_POSTGRES, PostgresDatabases
+from tests.signing import OciAuth
 
 pytestmark = pytest.mark.e2e
 
@@ -37,20 +38,26 @@ class Server:
     instance_id: str = ""
     workspace_key: str = ""
     log: Path = field(default_factory=Path)
+    database_url: str | None = None
+    _session_profiles: set[str] = field(default_factory=set)
 
     def sdk(self, **kwargs: Any) -> NotebookClient:
         config = oci.config.from_file(self.oci_config, self.profile)
         return NotebookClient(config, service_endpoint=self.endpoint, **kwargs)
 
-    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-        """Run the official `aidp` CLI (api_key auth) against this server."""
+    def cli(self, *args: str, check: bool = False, auth: str = "api_key") -> subprocess.CompletedProcess[str]:
+        """Run the official `aidp` CLI against this server (`auth="security_token"`: a `nbplane auth session`
+        profile)."""
         aidp = shutil.which("aidp", path=os.path.dirname(sys.executable)) or "aidp"
+        profile = self.session_profile() if auth == "security_token" else self.profile
         command = [
             aidp,
             "--config-file",
             self.oci_config,
+            "--profile",
+            profile,
             "--auth",
-            "api_key",
+            auth,
             "--endpoint",
             self.endpoint,
             "--instance-id",
@@ -63,7 +70,38 @@ class Server:
             raise AssertionError(f"aidp {args} exited {result.returncode}: {result.stderr}")
         return result
 
-    def http(self) -> httpx.Client:
+    def signer(self) -> oci.signer.Signer:
+        config = oci.config.from_file(self.oci_config, self.profile)
+        return oci.signer.Signer(
+            config["tenancy"], config["user"], config["fingerprint"], private_key_file_location=config["key_file"]
+        )
+
+    def session_profile(self, profile: str = "SESSION") -> str:
+        """Write (once) a security_token profile with `nbplane auth session`."""
+        if profile not in self._session_profiles:
+            self.nbplane("auth", "session", "--profile", profile)
+            self._session_profiles.add(profile)
+        return profile
+
+    def nbplane(self, *args: str) -> str:
+        """Run an `nbplane` command against this server's data dir and database; its stdout."""
+        command = [sys.executable, "-m", "nbplane", *args, "--data-dir", str(self.data_dir)]
+        if self.database_url:
+            command += ["--database-url", self.database_url]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise AssertionError(f"nbplane {args} exited {result.returncode}: {result.stderr}")
+        return result.stdout.strip()
+
+    def http(self, *, signed: bool = True) -> httpx.Client:
+        """An httpx client for raw requests, signed with the bootstrap API key unless `signed=False`."""
+        if signed:
+            return httpx.Client(
+                base_url=self.endpoint,
+                verify=ssl.create_default_context(cafile=self.ca_bundle),
+                timeout=60,
+                auth=OciAuth(self.signer()),
+            )
         return httpx.Client(
             base_url=self.endpoint, verify=ssl.create_default_context(cafile=self.ca_bundle), timeout=60
         )
@@ -84,15 +122,16 @@ class Server:
         return found
 
 
-def start_server(data_dir: Path, database_url: str | None = None) -> Server:
+def start_server(data_dir: Path, database_url: str | None = None, *extra: str) -> Server:
+    """`nbplane serve` with authentication on (as users run it); `extra` are more serve options."""
     log = data_dir.parent / f"{data_dir.name}.log"
-    command = [sys.executable, "-m", "nbplane", "serve", "--data-dir", str(data_dir), "--port", "0"]
+    command = [sys.executable, "-m", "nbplane", "serve", "--data-dir", str(data_dir), "--port", "0", *extra]
     if database_url:
         command += ["--database-url", database_url]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     handle = log.open("wb")
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
-    server = Server(data_dir=data_dir, process=process, log=log)
+    server = Server(data_dir=data_dir, process=process, log=log, database_url=database_url)
     deadline = time.monotonic() + 90
     server_file = data_dir / "server.json"
     while time.monotonic() < deadline:

@@ -104,7 +104,13 @@ class RawResponse:
 
 @pytest.fixture
 async def inproc(tmp_path: Path, database_url: str) -> AsyncIterator[InProcess]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, max_body_bytes=64 * 1024)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        max_body_bytes=64 * 1024,
+        insecure_no_auth=True,  # signed variants: tests/unit/auth/conftest.py
+        rate_limit_per_second=0,
+    )
     kernels = FakeKernelBackend()
     app = create_app(settings, kernel_backend=kernels)
     async with app.router.lifespan_context(app):

@@ -6,7 +6,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ValidationError
 
 from nbplane.auth import access
@@ -26,14 +26,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def request_facts(request: Request) -> RequestFacts:
-    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
-    return RequestFacts(
-        method=request.method,
-        raw_path=raw_path.decode("latin-1"),
-        query_string=request.scope.get("query_string", b"").decode("latin-1"),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=await request.body(),
-    )
+    return RequestFacts.from_asgi(request.scope, await request.body())
 
 
 async def current_principal(request: Request, services: ServicesDep) -> Principal:
@@ -50,8 +43,9 @@ async def workspace_scope(
     workspaceKey: str,
     principal: CurrentPrincipal,
     services: ServicesDep,
+    tenant: Annotated[str | None, Header(alias="datalake-tenant-id")] = None,
 ) -> Scope:
-    return await access.resolve_workspace(services.db, principal, aiDataPlatformId, workspaceKey)
+    return await access.resolve_workspace(services.db, principal, aiDataPlatformId, workspaceKey, tenant_id=tenant)
 
 
 WorkspaceScope = Annotated[Scope, Depends(workspace_scope)]

@@ -16,9 +16,17 @@ def _not_found(instance_id: str, workspace_key: str) -> NotFoundError:
     )
 
 
-async def resolve_workspace(db: Database, principal: Principal, instance_id: str, workspace_key: str) -> Scope:
-    """The workspace scope if it exists and the principal may use it; NotFoundError otherwise."""
+async def resolve_workspace(
+    db: Database, principal: Principal, instance_id: str, workspace_key: str, *, tenant_id: str | None = None
+) -> Scope:
+    """The workspace scope if it exists and the principal may use it; NotFoundError otherwise.
+
+    `tenant_id` is the optional `datalake-tenant-id` header: when sent by an authenticated caller it must
+    name the caller's own tenancy, or nothing is found (it can narrow what a caller sees, never widen it).
+    """
     if principal.workspace_scope is not None and principal.workspace_scope != (instance_id, workspace_key):
+        raise _not_found(instance_id, workspace_key)
+    if tenant_id and principal.tenancy_id is not None and tenant_id != principal.tenancy_id:
         raise _not_found(instance_id, workspace_key)
     async with db.read() as session:
         instance = await directory.get_instance(session, instance_id)

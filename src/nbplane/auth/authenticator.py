@@ -1,24 +1,57 @@
-"""The authentication seam: turn the facts of a request into a Principal, or refuse it."""
+"""The authentication seam: turn the facts of a request into a Principal, or refuse it.
+
+`SignatureAuthenticator` is the production one: OCI request signatures by API keys (`tenancy/user/fingerprint`)
+or nbplane session tokens (`ST$<token>`), and workspace API tokens (`token <t>` / `Bearer <t>`).
+`RateLimitedAuthenticator` charges each verified principal against a token bucket.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from nbplane.auth.principal import ANONYMOUS, Principal
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from nbplane.auth import api_tokens, keys
+from nbplane.auth.principal import Principal
+from nbplane.auth.ratelimit import TokenBucketLimiter
+from nbplane.auth.resolver import SESSION_TOKEN_PREFIX
+from nbplane.auth.session_tokens import SessionTokenIssuer
+from nbplane.auth.signature import MAX_SKEW_S, ResolvedKey, SignedRequest, verify_request_async
+from nbplane.errors import InvalidInputError, NotAuthenticatedError
+from nbplane.store import credentials
+from nbplane.store.db import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RequestFacts:
     """What authentication may look at, independent of the web framework.
-    `raw_path` and `query_string` are exactly as received (undecoded)."""
+    `raw_path` and `query_string` are exactly as received (undecoded); repeated headers are joined with ", "."""
 
     method: str
     raw_path: str
     query_string: str
     headers: Mapping[str, str]
     body: bytes
+
+    @classmethod
+    def from_asgi(cls, scope: Mapping[str, object], body: bytes) -> RequestFacts:
+        """From an ASGI HTTP or websocket scope (uses `raw_path`, so `%2F` stays `%2F`)."""
+        signed = SignedRequest.from_asgi(scope, body)
+        raw_path, query = signed.raw_path, signed.query_string
+        return cls(
+            method=signed.method,
+            raw_path=raw_path.decode("latin-1") if isinstance(raw_path, bytes) else raw_path,
+            query_string=query.decode("latin-1") if isinstance(query, bytes) else query,
+            headers=signed.headers,
+            body=body,
+        )
 
 
 class Authenticator(Protocol):
@@ -31,4 +64,110 @@ class OpenAuthenticator:
     """Accepts every request as the anonymous principal (loopback development only)."""
 
     async def authenticate(self, request: RequestFacts) -> Principal:
-        return ANONYMOUS
+        return Principal.anonymous()
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(pem: str) -> rsa.RSAPublicKey:
+    return keys.load_public_key(pem)
+
+
+class SignatureAuthenticator:
+    """Verifies OCI signatures and API tokens against the keys and tokens in the database.
+
+    Nothing is cached but parsed PEMs, so removing a key or revoking a token takes effect on the next request.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        session_tokens: SessionTokenIssuer,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_skew: float = MAX_SKEW_S,
+    ) -> None:
+        self._db = db
+        self._session_tokens = session_tokens
+        self._clock = clock
+        self._max_skew = max_skew
+
+    async def authenticate(self, request: RequestFacts) -> Principal:
+        now = self._clock()
+        try:
+            signed = SignedRequest(
+                method=request.method,
+                raw_path=request.raw_path,
+                query_string=request.query_string,
+                headers=request.headers,
+                body=request.body,
+            )
+            token = api_tokens.parse_token_authorization(signed.header("authorization"))
+            if token is not None:
+                return await self._api_token(token, now)
+            verified = await verify_request_async(
+                signed, public_key_lookup=self._lookup, now=now, max_skew=self._max_skew
+            )
+        except NotAuthenticatedError as exc:
+            # The message never carries key material, tokens or signatures; keyIds may (ST$…), so none is logged.
+            log.info("authentication failed: %s %s: %s", request.method, request.raw_path[:200], exc.message)
+            raise
+        return verified.principal
+
+    async def _api_token(self, token: str, now: float) -> Principal:
+        token_id = api_tokens.token_id_of(token)
+        if token_id is None:
+            raise NotAuthenticatedError("unknown API token")
+        async with self._db.read() as session:
+            record = await credentials.find_api_token(session, token_id)
+        stored = None
+        if record is not None:
+            stored = api_tokens.StoredApiToken(
+                token_id=record.token_id,
+                token_hash=record.token_hash,
+                tenancy_id=record.tenancy_id,
+                user_id=record.user_id,
+                instance_id=record.instance_id,
+                workspace_key=record.workspace_key,
+                expires_at=record.expires_at.timestamp() if record.expires_at else None,
+                revoked_at=record.revoked_at.timestamp() if record.revoked_at else None,
+            )
+        return api_tokens.authenticate_token(token, stored, now=now)
+
+    async def _lookup(self, key_id: str, now: float) -> ResolvedKey | None:
+        if key_id.startswith(SESSION_TOKEN_PREFIX):
+            claims = self._session_tokens.verify(key_id[len(SESSION_TOKEN_PREFIX) :], now)
+            async with self._db.read() as session:
+                user = await credentials.get_user(session, claims.user_id)
+            if user is None or user.tenancy_id != claims.tenancy_id:
+                raise NotAuthenticatedError("the session token's user no longer exists")
+            return ResolvedKey(claims.public_key, claims.principal)
+        parts = key_id.split("/")
+        if len(parts) != 3 or not all(parts):
+            raise NotAuthenticatedError("keyId must be tenancy/user/fingerprint or ST$<session token>")
+        tenancy_id, user_id, fingerprint = parts
+        async with self._db.read() as session:
+            pem = await credentials.find_api_key_pem(session, tenancy_id, user_id, fingerprint)
+        if pem is None:
+            return None
+        try:
+            public_key = _public_key(pem)
+        except InvalidInputError:
+            log.warning("API key %s of user %s is not a usable RSA public key", fingerprint, user_id)
+            return None
+        principal = Principal(
+            kind="user", tenancy_id=tenancy_id, user_id=user_id, workspace_scope=None, display=user_id
+        )
+        return ResolvedKey(public_key, principal)
+
+
+class RateLimitedAuthenticator:
+    """Authenticates with `inner`, then spends one request of the principal's budget (429 when empty)."""
+
+    def __init__(self, inner: Authenticator, limiter: TokenBucketLimiter) -> None:
+        self._inner = inner
+        self._limiter = limiter
+
+    async def authenticate(self, request: RequestFacts) -> Principal:
+        principal = await self._inner.authenticate(request)
+        self._limiter.check(principal.key)
+        return principal

@@ -240,9 +240,7 @@ class ContentService:
                 _log.exception("on_renamed hook failed", old_path=src, new_path=dst)
         return model
 
-    async def delete(
-        self, instance_id: str, workspace_key: str, path: str, *, if_match: str | None = None
-    ) -> None:
+    async def delete(self, instance_id: str, workspace_key: str, path: str, *, if_match: str | None = None) -> None:
         """DELETE a file or an empty directory.
 
         A non-empty directory raises ConflictError unless `limits.allow_recursive_delete` (Jupyter deletes
@@ -339,9 +337,7 @@ class ContentService:
             raise AlreadyExistsError(f"/{rel} already exists")
         return rel, None
 
-    async def _new(
-        self, storage: ContentStorage, rel: str, ctype: ContentType | None, ext: str | None
-    ) -> ContentModel:
+    async def _new(self, storage: ContentStorage, rel: str, ctype: ContentType | None, ext: str | None) -> ContentModel:
         if ext is not None and ext and (not ext.startswith(".") or ext == "."):
             raise InvalidInputError("ext must start with a dot")
         if ext:

@@ -73,9 +73,7 @@ class UploadStager:
     `purge_expired` once untouched for `limits.upload_ttl_seconds`; a chunk for an expired upload is refused.
     """
 
-    def __init__(
-        self, staging_root: Path, limits: ContentLimits, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, staging_root: Path, limits: ContentLimits, *, clock: Callable[[], float] = time.time) -> None:
         self._dir = staging_root / "uploads"
         self._limits = limits
         self._clock = clock
@@ -159,9 +157,7 @@ class UploadStager:
             shutil.rmtree(updir, ignore_errors=True)
             raise InvalidInputError(f"upload {chunk.upload_id} has expired; start a new upload")
         if meta is None:
-            meta = UploadMeta(
-                instance_id, workspace_key, chunk.upload_id, path, operation, None, None, None, now
-            )
+            meta = UploadMeta(instance_id, workspace_key, chunk.upload_id, path, operation, None, None, None, now)
         elif (meta.path, meta.operation) != (path, operation):
             raise InvalidInputError(f"upload {chunk.upload_id} belongs to another path or operation")
         for field in ("total_chunks", "total_size_bytes", "sha256"):
@@ -203,9 +199,7 @@ class UploadStager:
         )
 
     @asynccontextmanager
-    async def assembled(
-        self, instance_id: str, workspace_key: str, upload_id: str
-    ) -> AsyncIterator[AssembledUpload]:
+    async def assembled(self, instance_id: str, workspace_key: str, upload_id: str) -> AsyncIterator[AssembledUpload]:
         """Assemble a fully staged upload and check its size and digest; the staging is removed on exit.
 
         A missing chunk raises InvalidInputError and keeps the staging, so the client can send it and repeat

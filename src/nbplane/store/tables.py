@@ -75,6 +75,31 @@ class ApiKeyRow(Base):
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ApiTokenRow(Base):
+    """A workspace-scoped API token. Only the SHA-256 of the token is kept; `id` is its public lookup part."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["instance_id", "workspace_key"],
+            ["workspaces.instance_id", "workspaces.key"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_api_tokens_scope", "instance_id", "workspace_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[str] = mapped_column(String(255))
+    workspace_key: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class InstanceRow(Base):
     """An AI Data Platform instance, owned by one tenancy."""
 

@@ -74,9 +74,7 @@ def notebook_bytes(source: str = "x = 1") -> bytes:
     return nbformat.writes(nbformat.from_dict(notebook(source))).encode()
 
 
-def chunks_of(
-    data: bytes, n: int, upload_id: str = "u-1", *, sha: str | None = None, size: int | None = None
-):
+def chunks_of(data: bytes, n: int, upload_id: str = "u-1", *, sha: str | None = None, size: int | None = None):
     """(ChunkUpload, base64 content) pairs cutting `data` into n slices; the last has index -1."""
     step = -(-len(data) // n)
     digest = sha or hashlib.sha256(data).hexdigest()

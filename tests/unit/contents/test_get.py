@@ -53,9 +53,7 @@ OK_CASES = [
 
 @pytest.mark.parametrize(("path", "type_", "fmt", "rtype", "rfmt", "content", "mime"), OK_CASES)
 @pytest.mark.parametrize("want_hash", [0, 1])
-async def test_get_with_content(
-    files: Env, path: str, type_, fmt, rtype, rfmt, content, mime, want_hash: int
-) -> None:
+async def test_get_with_content(files: Env, path: str, type_, fmt, rtype, rfmt, content, mime, want_hash: int) -> None:
     model = await files.svc.get(INSTANCE, WORKSPACE, path, type=type_, format=fmt, content=1, hash=want_hash)
     raw = (files.root / path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()

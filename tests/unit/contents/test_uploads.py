@@ -28,9 +28,7 @@ async def _send(env: Env, path: str, pieces, *, op: str = "create", **kwargs):
         if op == "create":
             results.append(await env.svc.create(INSTANCE, WORKSPACE, path, upload=chunk, content=content))
         else:
-            results.append(
-                await env.svc.update(INSTANCE, WORKSPACE, path, upload=chunk, content=content, **kwargs)
-            )
+            results.append(await env.svc.update(INSTANCE, WORKSPACE, path, upload=chunk, content=content, **kwargs))
     return results
 
 
@@ -174,9 +172,7 @@ async def test_chunk_validation(tmp_path: Path, chunk: ChunkUpload, content, err
 async def test_inconsistent_totals_across_chunks(env: Env) -> None:
     await env.svc.create(INSTANCE, WORKSPACE, "up.ipynb", upload=_chunk(1), content="")
     with pytest.raises(InvalidInputError, match="total_size_bytes"):
-        await env.svc.create(
-            INSTANCE, WORKSPACE, "up.ipynb", upload=_chunk(2, total_size_bytes=11), content=""
-        )
+        await env.svc.create(INSTANCE, WORKSPACE, "up.ipynb", upload=_chunk(2, total_size_bytes=11), content="")
     with pytest.raises(InvalidInputError, match="another path"):
         await env.svc.create(INSTANCE, WORKSPACE, "other.ipynb", upload=_chunk(2), content="")
 

@@ -28,9 +28,7 @@ async def test_save_notebook_upsert(env: Env) -> None:
     assert (model.path, model.type, model.content) == ("n.ipynb", ContentType.NOTEBOOK, None)
     saved = nbformat.read(env.root / "n.ipynb", as_version=4)
     assert saved.cells[0].source == "a = 1"
-    again = await env.svc.update(
-        INSTANCE, WORKSPACE, "n.ipynb", content=notebook("a = 2"), if_match=model.etag
-    )
+    again = await env.svc.update(INSTANCE, WORKSPACE, "n.ipynb", content=notebook("a = 2"), if_match=model.etag)
     assert again.etag != model.etag
     got = await env.svc.get(INSTANCE, WORKSPACE, "n.ipynb", content=0)
     assert got.etag == again.etag

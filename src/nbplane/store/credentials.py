@@ -1,0 +1,122 @@
+"""Users' API signing keys and workspace API tokens: the rows authentication reads and admins write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nbplane.store.tables import ApiKeyRow, ApiTokenRow, InstanceRow, UserRow
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token row joined with the tenancy of its instance."""
+
+    token_id: str
+    token_hash: str
+    tenancy_id: str
+    user_id: str
+    instance_id: str
+    workspace_key: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def get_user(db: AsyncSession, user_id: str) -> UserRow | None:
+    return await db.get(UserRow, user_id)
+
+
+async def list_users(db: AsyncSession, tenancy_id: str | None = None) -> list[UserRow]:
+    query = select(UserRow).order_by(UserRow.time_created, UserRow.id)
+    if tenancy_id is not None:
+        query = query.where(UserRow.tenancy_id == tenancy_id)
+    return list((await db.scalars(query)).all())
+
+
+async def find_api_key_pem(db: AsyncSession, tenancy_id: str, user_id: str, fingerprint: str) -> str | None:
+    """The PEM registered for keyId `tenancy/user/fingerprint` (fingerprint compared case-insensitively)."""
+    query = (
+        select(ApiKeyRow.public_key_pem)
+        .join(UserRow, UserRow.id == ApiKeyRow.user_id)
+        .where(
+            ApiKeyRow.user_id == user_id,
+            UserRow.tenancy_id == tenancy_id,
+            func.lower(ApiKeyRow.fingerprint) == fingerprint.lower(),
+        )
+    )
+    return (await db.scalars(query)).first()
+
+
+async def list_api_keys(db: AsyncSession, user_id: str) -> list[ApiKeyRow]:
+    query = select(ApiKeyRow).where(ApiKeyRow.user_id == user_id).order_by(ApiKeyRow.time_created)
+    return list((await db.scalars(query)).all())
+
+
+async def remove_api_key(db: AsyncSession, user_id: str, fingerprint: str) -> bool:
+    """Delete a key; False if there was none."""
+    result = await db.execute(
+        delete(ApiKeyRow).where(ApiKeyRow.user_id == user_id, func.lower(ApiKeyRow.fingerprint) == fingerprint.lower())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def add_api_token(
+    db: AsyncSession,
+    *,
+    token_id: str,
+    token_hash: str,
+    user_id: str,
+    instance_id: str,
+    workspace_key: str,
+    created_by: str,
+    expires_at: datetime | None,
+    name: str | None = None,
+) -> ApiTokenRow:
+    row = ApiTokenRow(
+        id=token_id,
+        token_hash=token_hash,
+        user_id=user_id,
+        instance_id=instance_id,
+        workspace_key=workspace_key,
+        created_by=created_by,
+        expires_at=expires_at,
+        name=name,
+    )
+    db.add(row)
+    return row
+
+
+async def find_api_token(db: AsyncSession, token_id: str) -> TokenRecord | None:
+    """The token row with its instance's tenancy, or None."""
+    query = select(ApiTokenRow, InstanceRow.tenancy_id).join(InstanceRow, InstanceRow.id == ApiTokenRow.instance_id)
+    found = (await db.execute(query.where(ApiTokenRow.id == token_id))).first()
+    if found is None:
+        return None
+    row, tenancy_id = found
+    return TokenRecord(
+        token_id=row.id,
+        token_hash=row.token_hash,
+        tenancy_id=tenancy_id,
+        user_id=row.user_id,
+        instance_id=row.instance_id,
+        workspace_key=row.workspace_key,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+async def list_api_tokens(db: AsyncSession) -> list[ApiTokenRow]:
+    return list((await db.scalars(select(ApiTokenRow).order_by(ApiTokenRow.time_created))).all())
+
+
+async def revoke_api_token(db: AsyncSession, token_id: str, at: datetime) -> bool:
+    """Mark a token revoked (idempotent: the first revocation time is kept); False if unknown."""
+    row = await db.get(ApiTokenRow, token_id)
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        await db.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(revoked_at=at))
+    return True
