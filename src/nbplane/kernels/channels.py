@@ -283,6 +283,8 @@ class KernelChannels:
         An existing attachment with the same `client_id` is replaced (a stale connection), and
         replies to its requests go to the new one.
         """
+        if not client_id:
+            raise InvalidInputError("client id must not be empty")
         if self._closed:
             raise BackendError("kernel channels are closed")
         old = self._attachments.get(client_id)
@@ -325,7 +327,7 @@ class KernelChannels:
         if channel not in _CLIENT_CHANNELS:
             raise InvalidInputError(f"clients cannot send on channel {channel!r}")
         header = msg.get("header")
-        if not isinstance(header, dict) or not isinstance(header.get("msg_id"), str):
+        if not isinstance(header, dict) or not isinstance(header.get("msg_id"), str) or not header["msg_id"]:
             raise InvalidInputError("message header needs a string msg_id")
         msg_id = header["msg_id"]
         owner = self._requests.get(msg_id)
@@ -377,7 +379,7 @@ class KernelChannels:
                 log.exception("failed to dispatch a %s message from the kernel", channel)
 
     def _dispatch(self, channel: str, msg: WireMessage, size: int) -> None:
-        parent_id = (msg["parent_header"] or {}).get("msg_id")
+        parent_id = str((msg["parent_header"] or {}).get("msg_id", ""))
         if channel == "iopub":
             self._iopub_seen.set()
             self._tracker.kernel_message(msg, parent_from_server=parent_id in self._probes)

@@ -249,6 +249,10 @@ async def test_rejects_bad_channels_and_stolen_msg_ids(channels: KernelChannels)
         await a.send("iopub", req)
     with pytest.raises(InvalidInputError):
         await a.send("shell", {"header": {}})
+    with pytest.raises(InvalidInputError):
+        await a.send("shell", {"header": {"msg_id": "", "msg_type": "execute_request"}})
+    with pytest.raises(InvalidInputError):
+        channels.attach("")
     await a.send("shell", req)
     with pytest.raises(InvalidInputError):
         await b.send("shell", req)
@@ -286,3 +290,17 @@ async def test_close_releases_every_socket(kernel_info: dict[str, Any]) -> None:
         await ch.close()  # idempotent
         assert a.closed and ch.connections == 0
     await wait_until(lambda: _open_fds() <= baseline)
+
+
+async def test_a_client_that_falls_behind_is_dropped_and_its_backlog_kept() -> None:
+    info = {"ip": "127.0.0.1", "transport": "tcp", "key": "k"}  # never started: no sockets needed
+    ch = KernelChannels(info, client_queue_size=2)
+    slow = ch.attach("slow")
+    for n in range(3):
+        ch._broadcast({"channel": "iopub", "header": {"msg_id": str(n)}, "parent_header": {}}, None)
+    assert slow.close_reason == "overflow" and ch.connections == 0
+    assert [m async for m in slow] == []
+    fresh = ch.attach("fresh")
+    ids = [(await anext(fresh))["header"]["msg_id"] for _ in range(3)]
+    assert ids == ["0", "1", "2"]
+    await ch.close()
