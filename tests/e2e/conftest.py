@@ -21,7 +21,7 @@ import psutil
 import pytest
 from aidp_python_client.aidataplatform_dp import NotebookClient
 
-from tests.conftest import PostgresDatabases, SKIP_NO_POSTGRES
+from tests.conftest import SKIP_NO_POSTGRES, PostgresDatabases
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,9 @@ class Server:
         return result
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.endpoint, verify=ssl.create_default_context(cafile=self.ca_bundle), timeout=60)
+        return httpx.Client(
+            base_url=self.endpoint, verify=ssl.create_default_context(cafile=self.ca_bundle), timeout=60
+        )
 
     @property
     def sessions_path(self) -> str:
@@ -126,7 +128,9 @@ def start_server(data_dir: Path, database_url: str | None = None) -> Server:
 def _trust(ca_file: str) -> None:
     """Make the SDK trust a server's CA the way users do: through REQUESTS_CA_BUNDLE. Every server of
     the run adds its CA to one bundle, so servers of different test modules can run side by side."""
-    bundle = Path(os.environ.setdefault("NBPLANE_TEST_CA_BUNDLE", str(Path(ca_file).parent.parent.parent / "ca-bundle.pem")))
+    bundle = Path(
+        os.environ.setdefault("NBPLANE_TEST_CA_BUNDLE", str(Path(ca_file).parent.parent.parent / "ca-bundle.pem"))
+    )
     with bundle.open("a") as handle:
         handle.write(Path(ca_file).read_text())
     os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)
@@ -151,7 +155,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def pg_server(tmp_path_factory: pytest.TempPathFactory, postgres_databases: PostgresDatabases | None) -> Iterator[Server]:
+def pg_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_databases: PostgresDatabases | None
+) -> Iterator[Server]:
     if postgres_databases is None:
         pytest.skip(SKIP_NO_POSTGRES)
     running = start_server(tmp_path_factory.mktemp("pgsrv") / "data", postgres_databases.new())

@@ -70,7 +70,9 @@ def test_session_kernel_runs_code_and_reports_busy_then_idle(server: Server) -> 
 
 def test_refresh_context_clears_the_namespace(server: Server) -> None:
     sdk = server.sdk()
-    session = sdk.create_session(server.instance_id, server.workspace_key, CreateSessionDetails(path="run/ctx.ipynb")).data
+    session = sdk.create_session(
+        server.instance_id, server.workspace_key, CreateSessionDetails(path="run/ctx.ipynb")
+    ).data
     info = _stored_connection_info(server, session.kernel.id)
     kernel = BlockingKernelClient()
     kernel.load_connection_info(info)

@@ -20,11 +20,17 @@ def test_cli_round_trip(server: Server) -> None:
     assert session["lifecycleState"] == "ACTIVE"
     etag = created["headers"]["etag"]
 
-    again = cli_json(server.cli("notebook", "create-session", ws, "--body", body, "--opc-retry-token", "cli-tok", check=True))
+    again = cli_json(
+        server.cli("notebook", "create-session", ws, "--body", body, "--opc-retry-token", "cli-tok", check=True)
+    )
     assert again["data"]["id"] == session["id"]
-    replay = cli_json(server.cli("notebook", "create-session", ws, "--body", body, "--opc-retry-token", "cli-tok", check=True))
+    replay = cli_json(
+        server.cli("notebook", "create-session", ws, "--body", body, "--opc-retry-token", "cli-tok", check=True)
+    )
     assert replay["data"] == again["data"]
-    conflict = server.cli("notebook", "create-session", ws, "--body", '{"path":"cli/other.ipynb"}', "--opc-retry-token", "cli-tok")
+    conflict = server.cli(
+        "notebook", "create-session", ws, "--body", '{"path":"cli/other.ipynb"}', "--opc-retry-token", "cli-tok"
+    )
     assert conflict.returncode == 409 & 0xFF
     assert cli_json(conflict)["code"] == "Conflict"
 
@@ -38,7 +44,9 @@ def test_cli_round_trip(server: Server) -> None:
     page2 = cli_json(server.cli("notebook", "list-sessions", ws, "--limit", "1", "--page", token, check=True))
     assert [s["id"] for s in page2["data"]["items"]] == [session["id"]]
     assert "opc-next-page" not in page2["headers"]
-    ascending = cli_json(server.cli("notebook", "list-sessions", ws, "--sort-order", "ASC", "--sort-by", "timeCreated", check=True))
+    ascending = cli_json(
+        server.cli("notebook", "list-sessions", ws, "--sort-order", "ASC", "--sort-by", "timeCreated", check=True)
+    )
     assert [s["id"] for s in ascending["data"]["items"]] == [session["id"], second["id"]]
     filtered = cli_json(server.cli("notebook", "list-sessions", ws, "--cluster-id", "k1", check=True))
     assert [s["id"] for s in filtered["data"]["items"]] == [second["id"]]
@@ -49,7 +57,17 @@ def test_cli_round_trip(server: Server) -> None:
     assert got["data"]["path"] == "cli/a.ipynb"
 
     patched = cli_json(
-        server.cli("notebook", "patch-session", ws, session["id"], "--body", '{"name":"cli-renamed"}', "--if-match", etag, check=True)
+        server.cli(
+            "notebook",
+            "patch-session",
+            ws,
+            session["id"],
+            "--body",
+            '{"name":"cli-renamed"}',
+            "--if-match",
+            etag,
+            check=True,
+        )
     )
     assert patched["data"]["name"] == "cli-renamed"
     stale = server.cli("notebook", "patch-session", ws, session["id"], "--body", '{"name":"x"}', "--if-match", etag)

@@ -104,7 +104,9 @@ def test_patch_each_field_stale_etag_and_delete(server: Server) -> None:
         "c-1",
     )
     with pytest.raises(oci.exceptions.ServiceError) as stale:
-        client.patch_session(server.instance_id, server.workspace_key, sid, PatchSessionDetails(name="x"), if_match=etag)
+        client.patch_session(
+            server.instance_id, server.workspace_key, sid, PatchSessionDetails(name="x"), if_match=etag
+        )
     assert (stale.value.status, stale.value.code) == (412, "NoEtagMatch")
 
     swapped = client.patch_session(
@@ -119,7 +121,10 @@ def test_patch_each_field_stale_etag_and_delete(server: Server) -> None:
 
     other = client.create_session(server.instance_id, server.workspace_key, CreateSessionDetails(path="p/three.ipynb"))
     attached = client.patch_session(
-        server.instance_id, server.workspace_key, other.data.id, PatchSessionDetails(kernel=Kernel(id=swapped.data.kernel.id))
+        server.instance_id,
+        server.workspace_key,
+        other.data.id,
+        PatchSessionDetails(kernel=Kernel(id=swapped.data.kernel.id)),
     )
     assert attached.data.kernel.id == swapped.data.kernel.id
 

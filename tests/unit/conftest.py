@@ -25,9 +25,7 @@ class InProcess:
 
     @property
     def sessions_url(self) -> str:
-        return (
-            f"/20260430/aiDataPlatforms/{self.instance_id}/workspaces/{self.workspace_key}/notebook/api/sessions"
-        )
+        return f"/20260430/aiDataPlatforms/{self.instance_id}/workspaces/{self.workspace_key}/notebook/api/sessions"
 
 
 @pytest.fixture

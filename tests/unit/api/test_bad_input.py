@@ -75,17 +75,50 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str, str]] = [
     ("oversized-body", "POST", "", {"content": b"{" + b" " * 70000 + b"}"}, 413, "PayloadTooLarge", "limit"),
     ("unknown-route", "GET", "/x/y/z", {}, 404, "NotFound", ""),
     ("wrong-method", "PUT", "", {"json": {}}, 405, "MethodNotAllowed", ""),
-    ("patch-bool-wrong-type", "PATCH", "/{sid}", {"json": {"must_refresh_context": "yes"}}, 400, "InvalidParameter", ""),
+    (
+        "patch-bool-wrong-type",
+        "PATCH",
+        "/{sid}",
+        {"json": {"must_refresh_context": "yes"}},
+        400,
+        "InvalidParameter",
+        "",
+    ),
     ("patch-name-wrong-type", "PATCH", "/{sid}", {"json": {"name": 5}}, 400, "InvalidParameter", "name"),
-    ("patch-stale-etag", "PATCH", "/{sid}", {"json": {"name": "n"}, "headers": {"if-match": "stale"}}, 412, "NoEtagMatch", ""),
+    (
+        "patch-stale-etag",
+        "PATCH",
+        "/{sid}",
+        {"json": {"name": "n"}, "headers": {"if-match": "stale"}},
+        412,
+        "NoEtagMatch",
+        "",
+    ),
     ("delete-stale-etag", "DELETE", "/{sid}", {"headers": {"if-match": "stale"}}, 412, "NoEtagMatch", ""),
-    ("patch-unknown-kernelspec", "PATCH", "/{sid}", {"json": {"kernel": {"name": "cobol"}}}, 400, "InvalidParameter", ""),
+    (
+        "patch-unknown-kernelspec",
+        "PATCH",
+        "/{sid}",
+        {"json": {"kernel": {"name": "cobol"}}},
+        400,
+        "InvalidParameter",
+        "",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "method", "suffix", "kwargs", "status", "code", "fragment"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("case", "method", "suffix", "kwargs", "status", "code", "fragment"), CASES, ids=[c[0] for c in CASES]
+)
 async def test_bad_input(
-    inproc: InProcess, case: str, method: str, suffix: str, kwargs: dict[str, Any], status: int, code: str, fragment: str
+    inproc: InProcess,
+    case: str,
+    method: str,
+    suffix: str,
+    kwargs: dict[str, Any],
+    status: int,
+    code: str,
+    fragment: str,
 ) -> None:
     existing = await inproc.client.post(inproc.sessions_url, json={"path": "existing.ipynb", "type": "notebook"})
     assert existing.status_code == 201

@@ -83,9 +83,13 @@ async def test_retry_token_replays_conflicts_and_invalidates(inproc: InProcess) 
 
 async def test_rejected_create_does_not_burn_the_retry_token(inproc: InProcess) -> None:
     headers = {"opc-retry-token": "tok-2"}
-    bad = await inproc.client.post(inproc.sessions_url, json={"path": "x.ipynb", "kernel": {"name": "nope"}}, headers=headers)
+    bad = await inproc.client.post(
+        inproc.sessions_url, json={"path": "x.ipynb", "kernel": {"name": "nope"}}, headers=headers
+    )
     assert bad.status_code == 400
-    good = await inproc.client.post(inproc.sessions_url, json={"path": "x.ipynb", "kernel": {"name": "nope"}}, headers=headers)
+    good = await inproc.client.post(
+        inproc.sessions_url, json={"path": "x.ipynb", "kernel": {"name": "nope"}}, headers=headers
+    )
     assert good.status_code == 400  # same request, still rejected, never a conflict
 
 
@@ -98,7 +102,9 @@ async def test_list_filters_sorts_and_pages(inproc: InProcess) -> None:
     assert [s["id"] for s in desc] == ids[::-1]
     asc = (await inproc.client.get(inproc.sessions_url, params={"sortOrder": "ASC", "sortBy": "timeCreated"})).json()
     assert [s["id"] for s in asc["items"]] == ids
-    assert [s["path"] for s in (await inproc.client.get(inproc.sessions_url, params={"cluster_id": "c1"})).json()["items"]] == [
+    assert [
+        s["path"] for s in (await inproc.client.get(inproc.sessions_url, params={"cluster_id": "c1"})).json()["items"]
+    ] == [
         "n3.ipynb",
         "n1.ipynb",
     ]
@@ -182,7 +188,9 @@ async def test_shared_kernel_lives_until_its_last_session(inproc: InProcess) -> 
 async def test_patch_attach_to_other_kernel_releases_the_old_one(inproc: InProcess) -> None:
     a = (await inproc.client.post(inproc.sessions_url, json={"path": "a.ipynb"})).json()
     b = (await inproc.client.post(inproc.sessions_url, json={"path": "b.ipynb"})).json()
-    moved = (await inproc.client.patch(f"{inproc.sessions_url}/{b['id']}", json={"kernel": {"id": a["kernel"]["id"]}})).json()
+    moved = (
+        await inproc.client.patch(f"{inproc.sessions_url}/{b['id']}", json={"kernel": {"id": a["kernel"]["id"]}})
+    ).json()
     assert moved["kernel"]["id"] == a["kernel"]["id"]
     assert not inproc.kernels.is_alive(b["kernel"]["id"])
 
