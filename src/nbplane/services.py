@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from nbplane.auth.authenticator import Authenticator
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
+from nbplane.sessions.kernels import KernelService
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
@@ -20,3 +21,4 @@ class Services:
     sessions: SessionService
     retry_tokens: RetryTokens
     authenticator: Authenticator
+    workspace_kernels: KernelService

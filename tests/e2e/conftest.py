@@ -69,6 +69,11 @@ class Server:
         )
 
     @property
+    def notebook_path(self) -> str:
+        """The workspace's Jupyter-Server-style base URL path (`…/notebook`)."""
+        return f"/20260430/aiDataPlatforms/{self.instance_id}/workspaces/{self.workspace_key}/notebook"
+
+    @property
     def sessions_path(self) -> str:
         return f"/20260430/aiDataPlatforms/{self.instance_id}/workspaces/{self.workspace_key}/notebook/api/sessions"
 
@@ -84,12 +89,13 @@ class Server:
         return found
 
 
-def start_server(data_dir: Path, database_url: str | None = None) -> Server:
+def start_server(data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None) -> Server:
+    """Start `nbplane serve`; `env` adds NBPLANE_* settings (e.g. NBPLANE_KERNEL_RESTART_LIMIT)."""
     log = data_dir.parent / f"{data_dir.name}.log"
     command = [sys.executable, "-m", "nbplane", "serve", "--data-dir", str(data_dir), "--port", "0"]
     if database_url:
         command += ["--database-url", database_url]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     handle = log.open("wb")
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
     server = Server(data_dir=data_dir, process=process, log=log)
@@ -123,6 +129,14 @@ def start_server(data_dir: Path, database_url: str | None = None) -> Server:
         time.sleep(0.1)
     stop_server(server)
     raise RuntimeError(f"nbplane serve did not become ready:\n{log.read_text()}")
+
+
+def workspace_token(server: Server) -> str:
+    """A workspace token for `Authorization: token <t>` on the server's default workspace.
+
+    The server still runs the open authenticator, which ignores it; once workspace tokens exist this
+    must mint a real one (the kernels and gateway tests then exercise token auth unchanged)."""
+    return "nbplane-test-workspace-token"
 
 
 def _trust(ca_file: str) -> None:
