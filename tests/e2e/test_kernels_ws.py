@@ -71,9 +71,9 @@ async def _model(http: httpx.AsyncClient, kid: str) -> dict[str, Any]:
     return response.json()
 
 
-async def _wait_state(http: httpx.AsyncClient, kid: str, wanted: str, timeout: float = 60) -> list[str]:
+async def _wait_state(http: httpx.AsyncClient, kid: str, wanted: str, wait_s: float = 60) -> list[str]:
     seen: list[str] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         state = (await _model(http, kid))["execution_state"]
         if not seen or seen[-1] != state:
@@ -139,7 +139,9 @@ async def test_connections_count_websockets(server: Server, http: httpx.AsyncCli
     async def settle(expected: tuple[int, int]) -> None:
         # a closed websocket is detached when the server notices the close
         deadline = time.monotonic() + 10
-        while await counts() != expected and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if await counts() == expected:
+                return
             await asyncio.sleep(0.05)
         assert await counts() == expected
 
@@ -168,7 +170,7 @@ async def test_busy_while_running_then_idle_and_interrupt(
         msg_id = await sock.send("shell", "execute_request", {"code": "import time; time.sleep(60)", "silent": False})
         await _wait_state(http, kernel_id, "busy")
         assert (await http.post(f"/api/kernels/{kernel_id}/interrupt", json={})).status_code == 204
-        interrupted = await sock.collect(msg_id, timeout=20)
+        interrupted = await sock.collect(msg_id, wait_s=20)
         assert interrupted.reply["content"]["status"] == "error"
         assert interrupted.reply["content"]["ename"] == "KeyboardInterrupt"
         await _wait_state(http, kernel_id, "idle")
@@ -195,7 +197,7 @@ async def test_restart_keeps_id_and_clears_namespace(server: Server, http: httpx
 
 async def _saw_restarting(sock: KernelSocket) -> bool:
     while True:
-        msg = await sock.recv(timeout=10)
+        msg = await sock.recv(wait_s=10)
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "restarting":
             return True
 
@@ -209,7 +211,7 @@ async def test_output_while_detached_is_replayed_to_the_next_client(server: Serv
     await asyncio.sleep(3)
     second = await _socket(server, kernel_id, V1)  # another client, another websocket session id
     try:
-        replayed = await second.collect(msg_id, timeout=20)
+        replayed = await second.collect(msg_id, wait_s=20)
         assert replayed.stdout == "while away\n"
         assert [m["content"]["data"]["text/plain"] for m in replayed.of_type("execute_result")] == ["42"]
     finally:

@@ -80,8 +80,8 @@ class KernelSocket:
             await self.ws.send(json.dumps(msg, default=json_default))
         return str(msg["header"]["msg_id"])
 
-    async def recv(self, timeout: float = 30) -> dict[str, Any]:
-        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+    async def recv(self, wait_s: float = 30) -> dict[str, Any]:
+        frame = await asyncio.wait_for(self.ws.recv(), wait_s)
         if self.protocol == V1:
             assert isinstance(frame, bytes)
             channel, parts = deserialize_msg_from_ws_v1(frame)
@@ -97,17 +97,17 @@ class KernelSocket:
         self.seen.append(msg)
         return msg
 
-    async def execute(self, code: str, timeout: float = 60) -> Execution:
+    async def execute(self, code: str, wait_s: float = 60) -> Execution:
         """Run `code`; return its execute_reply and its iopub messages up to the idle status."""
         msg_id = await self.send("shell", "execute_request", {"code": code, "silent": False, "store_history": True})
-        return await self.collect(msg_id, timeout=timeout)
+        return await self.collect(msg_id, wait_s=wait_s)
 
-    async def collect(self, msg_id: str, *, timeout: float = 60) -> Execution:
+    async def collect(self, msg_id: str, *, wait_s: float = 60) -> Execution:
         reply: dict[str, Any] | None = None
         iopub: list[dict[str, Any]] = []
         idle = False
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + wait_s
         while reply is None or not idle:
             msg = await self.recv(max(0.1, deadline - loop.time()))
             if (msg.get("parent_header") or {}).get("msg_id") != msg_id:

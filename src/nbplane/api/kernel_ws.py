@@ -49,6 +49,10 @@ async def _deny(websocket: WebSocket, exc: errors.NbplaneError) -> None:
         await websocket.close(code=1008, reason=exc.message[:120])
 
 
+# Jupyter's GatewayClient derives its default ws_url from the gateway URL with `url.lower()`
+# (gateway_client.py `_ws_url_default`), path included; accept that spelling too. A workspace key
+# with capitals still needs an explicit `--GatewayClient.ws_url`.
+@router.websocket(PATH.replace("aiDataPlatforms", "aidataplatforms"))
 @router.websocket(PATH)
 async def kernel_channels(websocket: WebSocket, aiDataPlatformId: str, workspaceKey: str, kernelId: str) -> None:
     services: Services = websocket.app.state.services
