@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from nbplane import __version__
-from nbplane.api import contents, health, sessions
+from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions
 from nbplane.api import errors as api_errors
 from nbplane.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from nbplane.auth.authenticator import (
@@ -31,6 +31,7 @@ from nbplane.kernels.base import KernelBackend
 from nbplane.kernels.local import LocalKernelBackend
 from nbplane.scope import Scope
 from nbplane.services import Services
+from nbplane.sessions.kernels import KernelService
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
@@ -102,6 +103,9 @@ def create_app(
             settings.data_dir / "runtime",
             default_kernel_name=settings.default_kernel_name,
             start_timeout=settings.kernel_start_timeout,
+            restart_limit=settings.kernel_restart_limit,
+            replay_max_messages=settings.kernel_replay_max_messages,
+            replay_max_bytes=settings.kernel_replay_max_bytes,
         )
         session_service = SessionService(
             db,
@@ -120,6 +124,7 @@ def create_app(
             contents=contents_service,
             retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
             authenticator=authenticator or build_authenticator(settings, db),
+            workspace_kernels=KernelService(db, kernels, session_service),
         )
         app.state.bootstrap = info
         if on_ready is not None:
@@ -146,6 +151,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(contents.router)
+    app.include_router(kernelspecs.router)
+    app.include_router(kernels.router)
+    app.include_router(kernel_ws.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -8,6 +8,7 @@ from nbplane.auth.authenticator import Authenticator
 from nbplane.contents.service import ContentService
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
+from nbplane.sessions.kernels import KernelService
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
@@ -22,3 +23,4 @@ class Services:
     contents: ContentService
     retry_tokens: RetryTokens
     authenticator: Authenticator
+    workspace_kernels: KernelService

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     default_kernel_name: str = "python3"
     kernel_start_timeout: float = 60.0
+    kernel_restart_limit: int = Field(5, ge=0)  # consecutive autorestarts before a kernel is reported dead
+    kernel_replay_max_messages: int = Field(10_000, ge=1)  # output kept per kernel while no client is attached
+    kernel_replay_max_bytes: int = Field(16 * 1024 * 1024, ge=1)
     max_body_bytes: int = 64 * 1024 * 1024
     retry_token_ttl_seconds: int = 24 * 3600
     # Chunked notebook uploads (contents): the assembled size, the chunk count, and how long an

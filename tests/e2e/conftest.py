@@ -107,6 +107,11 @@ class Server:
         )
 
     @property
+    def notebook_path(self) -> str:
+        """The workspace's Jupyter-Server-style base URL path (`…/notebook`)."""
+        return f"/20260430/aiDataPlatforms/{self.instance_id}/workspaces/{self.workspace_key}/notebook"
+
+    @property
     def sessions_path(self) -> str:
         return f"/20260430/aiDataPlatforms/{self.instance_id}/workspaces/{self.workspace_key}/notebook/api/sessions"
 
@@ -122,13 +127,16 @@ class Server:
         return found
 
 
-def start_server(data_dir: Path, database_url: str | None = None, *extra: str) -> Server:
-    """`nbplane serve` with authentication on (as users run it); `extra` are more serve options."""
+def start_server(
+    data_dir: Path, database_url: str | None = None, *extra: str, env: dict[str, str] | None = None
+) -> Server:
+    """`nbplane serve` with authentication on (as users run it); `extra` are more serve options and `env`
+    adds NBPLANE_* settings (e.g. NBPLANE_KERNEL_RESTART_LIMIT)."""
     log = data_dir.parent / f"{data_dir.name}.log"
     command = [sys.executable, "-m", "nbplane", "serve", "--data-dir", str(data_dir), "--port", "0", *extra]
     if database_url:
         command += ["--database-url", database_url]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     handle = log.open("wb")
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
     server = Server(data_dir=data_dir, process=process, log=log, database_url=database_url)
@@ -162,6 +170,19 @@ def start_server(data_dir: Path, database_url: str | None = None, *extra: str) -
         time.sleep(0.1)
     stop_server(server)
     raise RuntimeError(f"nbplane serve did not become ready:\n{log.read_text()}")
+
+
+def workspace_token(server: Server) -> str:
+    """A workspace API token for the server's default workspace (`Authorization: token <t>`), minted once
+    per server with the admin command."""
+    if server.endpoint not in _TOKENS:
+        _TOKENS[server.endpoint] = server.nbplane(
+            "admin", "create-token", "--instance", server.instance_id, "--workspace", server.workspace_key
+        )
+    return _TOKENS[server.endpoint]
+
+
+_TOKENS: dict[str, str] = {}
 
 
 def _trust(ca_file: str) -> None:

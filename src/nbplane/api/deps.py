@@ -54,11 +54,14 @@ WorkspaceScope = Annotated[Scope, Depends(workspace_scope)]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def json_body(model: type[ModelT]) -> Callable[[Request], Awaitable[ModelT]]:
-    """A dependency parsing the body as JSON whatever its content-type, with OCI-style errors."""
+def json_body(model: type[ModelT], *, required: bool = True) -> Callable[[Request], Awaitable[ModelT]]:
+    """A dependency parsing the body as JSON whatever its content-type, with OCI-style errors.
+    With `required=False` an empty body is the model's defaults."""
 
     async def parse(request: Request) -> ModelT:
         raw = await request.body()
+        if not raw.strip() and not required:
+            return model()
         if not raw.strip():
             raise MissingParameterError("A request body is required.")
         try:

@@ -66,6 +66,25 @@ class KernelOut(BaseModel):
     execution_state: str
 
 
+class StartKernelDetails(_Request):
+    """Body of Jupyter's `POST /api/kernels`; Jupyter's gateway client also sends `env`."""
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
+    path: Annotated[StrictStr, Field(max_length=4096)] | None = None
+    env: dict[str, object] | None = None
+
+
+class JupyterKernelOut(BaseModel):
+    """Jupyter's kernel model; `reason` only when set (dumped with exclude_none)."""
+
+    id: str
+    name: str
+    last_activity: str
+    execution_state: str
+    connections: int
+    reason: str | None = None
+
+
 class SessionOut(BaseModel):
     """`Session` and `SessionSummary`. `lifecycleDetails` and `timeCreated` are nbplane additions
     (the SDK ignores keys it does not know); the rest is the SDK's model."""

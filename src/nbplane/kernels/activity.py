@@ -1,76 +1,158 @@
-"""Per-kernel execution state and last activity, derived from the kernel's own IOPub messages.
+"""A kernel's live state (`execution_state`, `last_activity`, `connections`) followed per request.
 
-Only status messages whose parent request is a *user* message type move `execution_state` between
-busy and idle; replies to server probes (kernel_info, comm_info, ...) only turn `starting` into
-`idle`. This is the rule jupyter_server uses (untracked message types), so a server-side ping never
-flips a user's `busy` to `idle` and never counts as user activity.
+Jupyter Server decides by message type alone, so a status from its own probe can flip a user's
+`busy` to `idle` and server nudges can look like activity (JS #1395, EG #1138). Here the kernel
+is busy while any *user* request it reported busy for has not reported idle, and requests the
+server sent itself never count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from time import monotonic
 from typing import Any
 
-UNTRACKED_MESSAGE_TYPES = frozenset(
-    {
-        "comm_info_request",
-        "comm_info_reply",
-        "kernel_info_request",
-        "kernel_info_reply",
-        "shutdown_request",
-        "shutdown_reply",
-        "interrupt_request",
-        "interrupt_reply",
-        "debug_request",
-        "debug_reply",
-        "stream",
-        "display_data",
-        "update_display_data",
-        "execute_input",
-        "execute_result",
-        "error",
-        "status",
-        "clear_output",
-        "debug_event",
-        "input_request",
-        "input_reply",
-    }
-)
+from nbplane.kernels.base import ExecutionState, KernelActivity
+
+__all__ = ["UNTRACKED_REQUEST_TYPES", "ActivityTracker", "BoundedMap", "ExecutionState", "KernelActivity"]
+
+log = logging.getLogger(__name__)
+
+UNTRACKED_REQUEST_TYPES = frozenset({"kernel_info_request", "comm_info_request"})
+"""Requests frontends send on every (re)connect: nudges, not user activity."""
 
 
-def _utcnow() -> datetime:
+class BoundedMap(OrderedDict[str, str]):
+    """Insertion-ordered map that forgets its oldest entries beyond `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: str, value: str = "") -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 class ActivityTracker:
-    """Folds IOPub messages into (execution_state, last_activity)."""
+    """Folds client and kernel messages into a `KernelActivity`; pure, no I/O.
 
-    def __init__(self, clock: Callable[[], datetime] = _utcnow) -> None:
-        self._clock = clock
-        self.execution_state = "starting"
-        self.last_activity = clock()
-        self.reason: str | None = None
+    `on_state_change` is called on every change of state or connections, and at most once per
+    `notify_interval` seconds when only `last_activity` moved (output can be thousands of
+    messages a second; every execution ends with an idle status, which always notifies).
+    """
 
-    def observe(self, msg: dict[str, Any]) -> None:
-        msg_type = msg.get("header", {}).get("msg_type", "")
-        parent_type = (msg.get("parent_header") or {}).get("msg_type", "")
-        tracked = msg_type not in UNTRACKED_MESSAGE_TYPES or parent_type not in UNTRACKED_MESSAGE_TYPES
-        if tracked or self.execution_state == "busy":
-            self.last_activity = self._clock()
-        if msg_type != "status":
+    def __init__(
+        self,
+        *,
+        untracked_types: frozenset[str] = UNTRACKED_REQUEST_TYPES,
+        on_state_change: Callable[[KernelActivity], None] | None = None,
+        notify_interval: float = 1.0,
+        max_busy: int = 1_000,
+    ) -> None:
+        self._untracked = untracked_types
+        self._on_state_change = on_state_change
+        self._notify_interval = notify_interval
+        self._last_notify = float("-inf")
+        self._busy_parents = BoundedMap(max_busy)
+        self._state = ExecutionState.STARTING
+        self._last_activity = utcnow()
+        self._connections = 0
+        self._reason: str | None = None
+
+    @property
+    def execution_state(self) -> ExecutionState:
+        return self._state
+
+    @property
+    def last_activity(self) -> datetime:
+        return self._last_activity
+
+    @property
+    def connections(self) -> int:
+        return self._connections
+
+    @property
+    def reason(self) -> str | None:
+        """Why the kernel is dead (or None)."""
+        return self._reason
+
+    @property
+    def snapshot(self) -> KernelActivity:
+        return KernelActivity(self._state, self._last_activity, self._connections, self._reason)
+
+    def set_connections(self, count: int) -> None:
+        if count != self._connections:
+            self._connections = count
+            self._notify(significant=True)
+
+    def set_state(self, state: ExecutionState, reason: str | None = None) -> None:
+        """Owner-known transitions; forgets busy requests, which a new process never reports idle.
+        `reason` (why a kernel is dead) is kept until the next transition."""
+        if state is ExecutionState.BUSY:
+            raise ValueError("busy comes from the kernel, not from the owner")
+        self._busy_parents.clear()
+        self._reason = reason
+        if state is not self._state:
+            self._state = state
+            self._notify(significant=True)
+
+    def is_user_request(self, header: Mapping[str, Any], *, from_server: bool) -> bool:
+        """A request of a tracked type that the server did not send itself."""
+        msg_type = header.get("msg_type")
+        return bool(msg_type) and msg_type not in self._untracked and not from_server
+
+    def client_message(self, header: Mapping[str, Any]) -> None:
+        """A client sent a message to the kernel."""
+        if self.is_user_request(header, from_server=False):
+            self._last_activity = utcnow()
+            self._notify(significant=False)
+
+    def kernel_message(self, msg: Mapping[str, Any], *, parent_from_server: bool) -> None:
+        """An iopub message arrived; `parent_from_server` if it answers the server's own request."""
+        parent = msg.get("parent_header") or {}
+        user = self.is_user_request(parent, from_server=parent_from_server)
+        before = self._state
+        if msg.get("header", {}).get("msg_type") == "status":
+            self._apply_status(msg.get("content", {}).get("execution_state"), parent, user)
+        if user:
+            self._last_activity = utcnow()
+        if user or self._state is not before:
+            self._notify(significant=self._state is not before)
+
+    def _apply_status(self, status: object, parent: Mapping[str, Any], user: bool) -> None:
+        if status == "starting" and not parent:
+            # A fresh kernel process: whatever was busy before will never report idle.
+            self._busy_parents.clear()
             return
-        state = msg.get("content", {}).get("execution_state")
-        if not isinstance(state, str):
+        if status not in ("busy", "idle"):
             return
-        if parent_type and parent_type not in UNTRACKED_MESSAGE_TYPES:
-            self.execution_state = state
-        elif self.execution_state in ("starting", "restarting", "autorestarting") and state == "idle":
-            self.execution_state = "idle"
+        if user and status == "busy":
+            self._busy_parents.put(str(parent.get("msg_id")))
+        elif user:
+            self._busy_parents.pop(str(parent.get("msg_id")), None)
+        if self._state is ExecutionState.DEAD:
+            return  # only the owner declares a dead kernel alive again
+        # Any status ends starting/restarting; only user requests make it busy.
+        self._state = ExecutionState.BUSY if self._busy_parents else ExecutionState.IDLE
 
-    def set_state(self, state: str, reason: str | None = None) -> None:
-        """Lifecycle states the runtime learns of itself: restarting, autorestarting, dead."""
-        self.execution_state = state
-        self.reason = reason
-        if state in ("restarting", "autorestarting"):
-            self.last_activity = self._clock()
+    def _notify(self, *, significant: bool) -> None:
+        if self._on_state_change is None:
+            return
+        now = monotonic()
+        if not significant and now - self._last_notify < self._notify_interval:
+            return
+        self._last_notify = now
+        try:
+            self._on_state_change(self.snapshot)
+        except Exception:
+            log.exception("on_state_change callback failed")

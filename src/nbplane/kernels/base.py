@@ -5,9 +5,15 @@ which kernel, when to shut one down) stays in the sessions service."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+WireMessage = dict[str, Any]
+"""A Jupyter message as a dict (`channel, header, parent_header, metadata, content, buffers`); raw JSON."""
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,16 @@ class KernelSpecInfo:
     spec: dict[str, Any] | None = None
 
 
+def resource_files(spec: KernelSpecInfo) -> dict[str, Path]:
+    """A kernelspec's resource files (logos, kernel.js, ...) by file name; never kernel.json or a subdirectory."""
+    if spec.resource_dir is None:
+        return {}
+    folder = Path(spec.resource_dir)
+    if not folder.is_dir():
+        return {}
+    return {f.name: f for f in sorted(folder.iterdir()) if f.is_file() and f.name != "kernel.json"}
+
+
 @dataclass(frozen=True)
 class StartedKernel:
     id: str
@@ -27,14 +43,47 @@ class StartedKernel:
     pid: int | None
 
 
+class ExecutionState(StrEnum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    RESTARTING = "restarting"
+    AUTORESTARTING = "autorestarting"
+    DEAD = "dead"
+
+
 @dataclass(frozen=True)
 class KernelActivity:
-    """What the kernel itself last told us; read from memory, never by asking the kernel."""
+    """A kernel's live state as the kernel and session models report it; read from memory, never by
+    asking the kernel. `reason` says why a kernel is dead."""
 
-    execution_state: str
+    execution_state: ExecutionState
     last_activity: datetime
     connections: int
     reason: str | None = None
+
+
+class KernelAttachment(Protocol):
+    """One client's live connection to a kernel (the websocket bridge holds one per websocket).
+
+    Iterate it for messages from the kernel (iopub broadcast, replies to this client's requests, and
+    first whatever was buffered while no client was attached); iteration ends when it is detached,
+    replaced by a newer attachment with the same client id, falls behind, or the kernel's channels
+    close (then `close_reason` says which)."""
+
+    client_id: str
+    close_reason: str | None
+
+    async def send(self, channel: str, msg: WireMessage) -> None:
+        """Send a client message on shell, control or stdin. Raises InvalidInputError for a bad
+        channel or message, ConflictError once detached, BackendError when the kernel is unreachable."""
+        ...
+
+    def detach(self) -> None:
+        """Stop receiving; idempotent."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[WireMessage]: ...
 
 
 class KernelBackend(ABC):
@@ -73,6 +122,11 @@ class KernelBackend(ABC):
     @abstractmethod
     def activity(self, kernel_id: str) -> KernelActivity | None:
         """Cached activity of a kernel this backend runs, or None."""
+
+    @abstractmethod
+    def attach(self, kernel_id: str, client_id: str) -> KernelAttachment:
+        """Attach a client (a websocket) to a running kernel; counts in `connections` until detached.
+        An attachment with the same `client_id` is replaced. Raises NotFoundError for an unknown kernel."""
 
     @abstractmethod
     def kernel_ids(self) -> list[str]:

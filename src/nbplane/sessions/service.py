@@ -216,7 +216,7 @@ class SessionService:
             kernel_id = attach_to
         else:
             try:
-                started = await self._start_kernel(scope, kernel_name, row.path, created_by)
+                started = await self.start_kernel(scope, kernel_name, row.path, created_by)
             except BackendError as exc:
                 async with self._db.write() as db:
                     current = await db.get(SessionRow, row.id)
@@ -237,11 +237,18 @@ class SessionService:
             raise NotFoundError(f"Session {row.id} was deleted while its kernel was starting")
         return await self.get(scope, row.id)
 
-    async def _start_kernel(self, scope: Scope, kernel_name: str, path: str | None, created_by: str) -> StartedKernel:
+    async def start_kernel(
+        self,
+        scope: Scope,
+        kernel_name: str,
+        path: str | None,
+        created_by: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> StartedKernel:
         """Start a kernel in the workspace directory and record it (with its connection info)."""
         cwd = self._workspace_dir(scope)
         cwd.mkdir(parents=True, exist_ok=True)
-        env = {"JPY_SESSION_NAME": path or ""}
+        env = {**(extra_env or {}), "JPY_SESSION_NAME": path or ""}
         kernel_id = str(uuid.uuid4())
         started = await self._kernels.start(kernel_name, kernel_id=kernel_id, cwd=str(cwd), env=env)
         try:
@@ -266,7 +273,7 @@ class SessionService:
 
     async def _revive(self, scope: Scope, row: SessionRow) -> SessionView:
         """Give an ACTIVE session whose kernel is gone (e.g. after a server restart) a fresh kernel."""
-        started = await self._start_kernel(scope, row.kernel_name, row.path, row.created_by or "")
+        started = await self.start_kernel(scope, row.kernel_name, row.path, row.created_by or "")
         async with self._db.write() as db:
             current = await db.get(SessionRow, row.id)
             if current is None or current.kernel_id != row.kernel_id:
@@ -301,7 +308,7 @@ class SessionService:
         elif request.kernel_id is None and request.kernel_name is not None:
             new_kernel_name = await self._validate_kernel_choice(scope, None, request.kernel_name)
             path = request.path if isinstance(request.path, str) else current.session.path
-            started = await self._start_kernel(scope, new_kernel_name, path, actor)
+            started = await self.start_kernel(scope, new_kernel_name, path, actor)
             new_kernel_id, started_here = started.id, True
 
         old_kernel_id = current.session.kernel_id

@@ -108,6 +108,20 @@ async def get_kernel(db: AsyncSession, instance_id: str, workspace_key: str, ker
     return (await db.scalars(query)).one_or_none()
 
 
+async def running_kernels(db: AsyncSession, instance_id: str, workspace_key: str) -> list[KernelRow]:
+    """A workspace's kernels recorded as running, oldest first."""
+    query = (
+        select(KernelRow)
+        .where(
+            KernelRow.instance_id == instance_id,
+            KernelRow.workspace_key == workspace_key,
+            KernelRow.status == "running",
+        )
+        .order_by(KernelRow.time_created, KernelRow.id)
+    )
+    return list((await db.scalars(query)).all())
+
+
 async def set_kernel_status(db: AsyncSession, kernel_ids: Sequence[str], status: str) -> None:
     if kernel_ids:
         await db.execute(update(KernelRow).where(KernelRow.id.in_(kernel_ids)).values(status=status))

@@ -1,0 +1,70 @@
+"""Jupyter's kernels routes under a workspace's notebook base URL: list, start, get, delete, interrupt, restart."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+
+from nbplane.api import schemas
+from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
+from nbplane.sessions.kernels import KernelView
+
+BASE = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/notebook/api/kernels"
+router = APIRouter(prefix=BASE)
+
+
+def kernel_model(view: KernelView) -> dict[str, object]:
+    a = view.activity
+    return schemas.JupyterKernelOut(
+        id=view.id,
+        name=view.name,
+        last_activity=schemas.format_datetime(a.last_activity, micro=True),
+        execution_state=str(a.execution_state),
+        connections=a.connections,
+        reason=a.reason,
+    ).model_dump(exclude_none=True)
+
+
+@router.get("")
+async def list_kernels(scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
+    return JSONResponse([kernel_model(v) for v in await services.workspace_kernels.list(scope)])
+
+
+@router.post("")
+async def start_kernel(
+    aiDataPlatformId: str,
+    workspaceKey: str,
+    details: Annotated[schemas.StartKernelDetails, Depends(json_body(schemas.StartKernelDetails, required=False))],
+    scope: WorkspaceScope,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+) -> JSONResponse:
+    view = await services.workspace_kernels.start(
+        scope, name=details.name, path=details.path, env=details.env, created_by=principal.key
+    )
+    location = BASE.format(aiDataPlatformId=aiDataPlatformId, workspaceKey=workspaceKey) + f"/{view.id}"
+    return JSONResponse(kernel_model(view), status_code=201, headers={"Location": location})
+
+
+@router.get("/{kernelId}")
+async def get_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
+    return JSONResponse(kernel_model(await services.workspace_kernels.get(scope, kernelId)))
+
+
+@router.delete("/{kernelId}", status_code=204)
+async def delete_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> Response:
+    await services.workspace_kernels.shutdown(scope, kernelId)
+    return Response(status_code=204)
+
+
+@router.post("/{kernelId}/interrupt", status_code=204)
+async def interrupt_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> Response:
+    await services.workspace_kernels.interrupt(scope, kernelId)
+    return Response(status_code=204)
+
+
+@router.post("/{kernelId}/restart")
+async def restart_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
+    return JSONResponse(kernel_model(await services.workspace_kernels.restart(scope, kernelId)))
