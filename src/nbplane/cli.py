@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import ipaddress
 import json
+import logging
 import os
 import socket
 import sys
@@ -152,6 +153,9 @@ def serve(
         )
         sys.stdout.flush()
 
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     app = create_app(settings, on_ready=on_ready)
     config = uvicorn.Config(
         app,

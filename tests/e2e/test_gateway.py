@@ -62,6 +62,8 @@ async def test_stock_jupyter_server_runs_code_on_nbplane(server: Server, gateway
         finally:
             assert (await js.delete(f"/api/kernels/{kid}")).status_code == 204
         async with httpx.AsyncClient(
-            base_url=server.endpoint + server.notebook_path, verify=ssl.create_default_context(cafile=server.ca_bundle)
+            base_url=server.endpoint + server.notebook_path,
+            verify=ssl.create_default_context(cafile=server.ca_bundle),
+            headers={"Authorization": f"token {workspace_token(server)}"},
         ) as nb:
             assert (await nb.get(f"/api/kernels/{kid}")).status_code == 404
