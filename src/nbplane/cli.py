@@ -57,6 +57,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _tenancy_or_bootstrap(settings: Settings, tenancy_id: str | None) -> str:
+    """The given tenancy, else the data dir's bootstrap tenancy."""
+    boot = load_bootstrap(settings.data_dir)
+    owner = tenancy_id or (boot.tenancy_id if boot else None)
+    if owner is None:
+        raise click.ClickException("No --tenancy given and the data dir has no bootstrap tenancy.")
+    return owner
+
+
 def _server_file(data_dir: Path) -> Path:
     return data_dir / "server.json"
 
@@ -222,10 +231,7 @@ async def _with_db(settings: Settings, work: Any) -> Any:
 def create_instance(data_dir: Path | None, database_url: str | None, name: str, tenancy_id: str | None) -> None:
     """Create an AI Data Platform instance (with a `default` workspace) and print its OCID."""
     settings = _settings(data_dir, database_url)
-    boot = load_bootstrap(settings.data_dir)
-    owner = tenancy_id or (boot.tenancy_id if boot else None)
-    if owner is None:
-        raise click.ClickException("No tenancy given and the data dir has no bootstrap tenancy.")
+    owner = _tenancy_or_bootstrap(settings, tenancy_id)
     instance_id = new_ocid("aidataplatform")
 
     async def work(db: Database) -> None:
@@ -322,10 +328,7 @@ def create_tenancy(data_dir: Path | None, database_url: str | None, name: str, t
 def create_user(data_dir: Path | None, database_url: str | None, tenancy_id: str | None, name: str) -> None:
     """Create a user in a tenancy and print its OCID."""
     settings = _settings(data_dir, database_url)
-    boot = load_bootstrap(settings.data_dir)
-    owner = tenancy_id or (boot.tenancy_id if boot else None)
-    if owner is None:
-        raise click.ClickException("No --tenancy given and the data dir has no bootstrap tenancy.")
+    owner = _tenancy_or_bootstrap(settings, tenancy_id)
     user_id = new_ocid("user")
 
     async def work(db: Database) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails, PatchSessionDetails
@@ -19,6 +21,19 @@ def _stored_connection_info(server: Server, kernel_id: str) -> dict:
     with sqlite3.connect(server.data_dir / "nbplane.db") as db:
         (raw,) = db.execute("SELECT connection_info FROM kernels WHERE id = ?", (kernel_id,)).fetchone()
     return json.loads(raw)
+
+
+@contextmanager
+def _kernel_client(server: Server, kernel_id: str) -> Iterator[BlockingKernelClient]:
+    """A jupyter_client connection to a session's kernel, from the connection info nbplane stored."""
+    kernel = BlockingKernelClient()
+    kernel.load_connection_info(_stored_connection_info(server, kernel_id))
+    kernel.start_channels()
+    try:
+        kernel.wait_for_ready(timeout=30)
+        yield kernel
+    finally:
+        kernel.stop_channels()
 
 
 def _wait_for_state(client, server: Server, sid: str, wanted: str, timeout: float = 30) -> list[str]:
@@ -41,13 +56,7 @@ def test_session_kernel_runs_code_and_reports_busy_then_idle(server: Server) -> 
     ).data
     before = session.kernel.last_activity
     etag = sdk.get_session(server.instance_id, server.workspace_key, session.id).headers["etag"]
-    info = _stored_connection_info(server, session.kernel.id)
-
-    kernel = BlockingKernelClient()
-    kernel.load_connection_info(info)
-    kernel.start_channels()
-    try:
-        kernel.wait_for_ready(timeout=30)
+    with _kernel_client(server, session.kernel.id) as kernel:
         msg_id = kernel.execute("import time; time.sleep(2); answer = 6 * 7; answer")
         assert "busy" in _wait_for_state(sdk, server, session.id, "busy")
         reply = kernel.get_shell_msg(timeout=30)
@@ -60,8 +69,6 @@ def test_session_kernel_runs_code_and_reports_busy_then_idle(server: Server) -> 
                 result = msg["content"]["data"]["text/plain"]
         assert result == "42"
         _wait_for_state(sdk, server, session.id, "idle")
-    finally:
-        kernel.stop_channels()
     after = sdk.get_session(server.instance_id, server.workspace_key, session.id).data.kernel.last_activity
     assert after > before
     # the etag covers what a client can change, not kernel activity
@@ -73,12 +80,7 @@ def test_refresh_context_clears_the_namespace(server: Server) -> None:
     session = sdk.create_session(
         server.instance_id, server.workspace_key, CreateSessionDetails(path="run/ctx.ipynb")
     ).data
-    info = _stored_connection_info(server, session.kernel.id)
-    kernel = BlockingKernelClient()
-    kernel.load_connection_info(info)
-    kernel.start_channels()
-    try:
-        kernel.wait_for_ready(timeout=30)
+    with _kernel_client(server, session.kernel.id) as kernel:
         reply = kernel.execute_interactive("x = 1", timeout=30)
         assert reply["content"]["status"] == "ok"
         patched = sdk.patch_session(
@@ -89,5 +91,3 @@ def test_refresh_context_clears_the_namespace(server: Server) -> None:
         reply = kernel.execute_interactive("x", timeout=30)
         assert reply["content"]["status"] == "error"
         assert reply["content"]["ename"] == "NameError"
-    finally:
-        kernel.stop_channels()
