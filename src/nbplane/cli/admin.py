@@ -1,226 +1,36 @@
-"""The `nbplane` command: `serve`, `info` and admin commands. Parses options; no logic of its own."""
+"""`nbplane admin …` and `nbplane auth …`: tenancies, users, keys, tokens, instances, workspaces, sessions."""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
-import ipaddress
-import json
-import logging
-import os
-import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 
 from nbplane.bootstrap import (
     REGION,
-    BootstrapInfo,
     load_bootstrap,
     new_ocid,
     session_signing_key,
     write_oci_profile,
-    write_private,
 )
-from nbplane.settings import Settings
+from nbplane.cli._common import (
+    DATA_DIR,
+    DATABASE_URL,
+    _settings,
+    _tenancy_or_bootstrap,
+    _with_db,
+)
+from nbplane.files import write_private
 from nbplane.store import credentials, directory
 from nbplane.store.db import Database
-from nbplane.tls import ensure_tls
-
-DATA_DIR = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="State directory (default: $NBPLANE_DATA_DIR or the user data directory).",
-)
-DATABASE_URL = click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite in the data dir).")
-
-
-def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
-    values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    if database_url is not None:
-        values["database_url"] = database_url
-    return Settings(**values)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _tenancy_or_bootstrap(settings: Settings, tenancy_id: str | None) -> str:
-    """The given tenancy, else the data dir's bootstrap tenancy."""
-    boot = load_bootstrap(settings.data_dir)
-    owner = tenancy_id or (boot.tenancy_id if boot else None)
-    if owner is None:
-        raise click.ClickException("No --tenancy given and the data dir has no bootstrap tenancy.")
-    return owner
-
-
-def _server_file(data_dir: Path) -> Path:
-    return data_dir / "server.json"
 
 
 @click.group()
-@click.version_option(package_name="nbplane")
-def main() -> None:
-    """nbplane: the AIDP Workbench Notebook API on real Jupyter kernels."""
-
-
-@main.command()
-@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8443; 0 picks a free one).")
-@DATA_DIR
-@DATABASE_URL
-@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--log-level", default=None, type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option(
-    "--insecure-no-auth",
-    is_flag=True,
-    default=None,
-    help="Accept unauthenticated requests (development only; refused unless --host is a loopback address).",
-)
-@click.option("--rate-limit-per-second", type=float, default=None, help="Per-principal refill rate (0 = off; 50).")
-@click.option("--rate-limit-burst", type=int, default=None, help="Per-principal burst (default 200).")
-def serve(
-    host: str | None,
-    port: int | None,
-    data_dir: Path | None,
-    database_url: str | None,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    log_level: str | None,
-    insecure_no_auth: bool | None,
-    rate_limit_per_second: float | None,
-    rate_limit_burst: int | None,
-) -> None:
-    """Run the server over HTTPS (a local CA and certificate are made in the data dir if none is given).
-
-    Every API request must be signed (OCI API key or session token) or carry a workspace API token.
-    """
-    from nbplane.app import create_app
-
-    settings = _settings(
-        data_dir,
-        database_url,
-        host=host,
-        port=port,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        log_level=log_level,
-        insecure_no_auth=insecure_no_auth,
-        rate_limit_per_second=rate_limit_per_second,
-        rate_limit_burst=rate_limit_burst,
-    )
-    if (settings.tls_cert is None) != (settings.tls_key is None):
-        raise click.UsageError("--tls-cert and --tls-key go together.")
-    if settings.insecure_no_auth and not _is_loopback(settings.host):
-        raise click.UsageError(f"--insecure-no-auth is only allowed on a loopback address, not {settings.host}.")
-    if settings.rate_limit_per_second < 0 or settings.rate_limit_burst < 1:
-        raise click.UsageError("--rate-limit-per-second must be >= 0 and --rate-limit-burst >= 1.")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ca_bundle: Path | None = None
-    if settings.tls_cert is None:
-        tls = ensure_tls(settings.data_dir / "tls")
-        cert, key, ca_bundle = tls.cert, tls.key, tls.ca_cert
-    else:
-        cert, key = settings.tls_cert, settings.tls_key
-
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    bound_port = sock.getsockname()[1]
-    display_host = "localhost" if settings.host in ("127.0.0.1", "localhost", "::1") else settings.host
-    endpoint = f"https://{display_host}:{bound_port}"
-
-    def on_ready(info: BootstrapInfo) -> None:
-        record = {
-            "endpoint": endpoint,
-            "pid": os.getpid(),
-            "ca_bundle": str(ca_bundle) if ca_bundle else None,
-        }
-        _server_file(settings.data_dir).write_text(json.dumps(record))
-        click.echo(f"nbplane listening on {endpoint}")
-        if settings.insecure_no_auth:
-            click.echo("WARNING: authentication is off (--insecure-no-auth); any local process can use this server.")
-        click.echo("Try it with the aidp CLI:")
-        env = f"REQUESTS_CA_BUNDLE={ca_bundle} " if ca_bundle else ""
-        click.echo(
-            f"  {env}aidp --config-file {info.oci_config} --auth api_key --endpoint {endpoint} "
-            f"--instance-id {info.instance_id} notebook list-sessions {info.workspace_key}"
-        )
-        sys.stdout.flush()
-
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    app = create_app(settings, on_ready=on_ready)
-    config = uvicorn.Config(
-        app,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-        log_level=settings.log_level,
-        date_header=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
-    server = uvicorn.Server(config)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        _server_file(settings.data_dir).unlink(missing_ok=True)
-
-
-@main.command()
-@DATA_DIR
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(data_dir: Path | None, as_json: bool) -> None:
-    """How to reach the server of a data dir with the official clients."""
-    data_dir = data_dir or Settings().data_dir
-    boot = load_bootstrap(data_dir)
-    if boot is None:
-        raise click.ClickException(f"{data_dir} has not been initialised; run `nbplane serve` once.")
-    server_file = _server_file(data_dir)
-    running = json.loads(server_file.read_text()) if server_file.exists() else {}
-    tls_ca = data_dir / "tls" / "ca.pem"
-    record = {
-        "endpoint": running.get("endpoint", f"https://localhost:{Settings().port}"),
-        "ca_bundle": running.get("ca_bundle") or (str(tls_ca) if tls_ca.exists() else None),
-        "oci_config": boot.oci_config,
-        "profile": boot.profile,
-        "instance_id": boot.instance_id,
-        "workspace_key": boot.workspace_key,
-    }
-    if as_json:
-        click.echo(json.dumps(record, indent=2))
-    else:
-        for key, value in record.items():
-            click.echo(f"{key}: {value}")
-
-
-@main.group()
 def admin() -> None:
     """Manage tenancies, users, keys, tokens, instances and workspaces directly in the database."""
-
-
-async def _with_db(settings: Settings, work: Any) -> Any:
-    db = Database(settings.resolved_database_url)
-    try:
-        await db.migrate()
-        return await work(db)
-    finally:
-        await db.dispose()
 
 
 @admin.command("create-instance")
@@ -490,7 +300,7 @@ def list_tokens(data_dir: Path | None, database_url: str | None) -> None:
         click.echo(line)
 
 
-@main.group()
+@click.group()
 def auth() -> None:
     """Credentials for the official clients."""
 
