@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -86,6 +87,14 @@ def build_authenticator(settings: Settings, db: Database) -> Authenticator:
     return authenticator
 
 
+def node_id(data_dir: Path) -> str:
+    """This server's stable identity among servers sharing one database (kept in its data dir)."""
+    path = data_dir / "node_id"
+    if not path.exists():
+        path.write_text(uuid.uuid4().hex)
+    return path.read_text().strip()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -112,6 +121,7 @@ def create_app(
             kernels,
             workspace_dir=workspace_dir(settings.data_dir),
             wait_timeout=settings.kernel_start_timeout + 30,
+            node_id=node_id(settings.data_dir),
         )
         await session_service.reconcile_on_start()
         contents_service = content_service(settings, session_service)

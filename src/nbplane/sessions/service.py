@@ -89,8 +89,10 @@ class SessionService:
         *,
         workspace_dir: WorkspaceDir,
         wait_timeout: float = 90.0,
+        node_id: str = "local",
     ) -> None:
         self._db = db
+        self._node_id = node_id
         self._kernels = kernels
         self._workspace_dir = workspace_dir
         self._wait_timeout = wait_timeout
@@ -201,7 +203,7 @@ class SessionService:
                     await sessions_repo.delete_session(db, row.id)
                 return None
             if state is LifecycleState.ACTIVE:
-                if row.kernel_id and not self._kernels.is_alive(row.kernel_id):
+                if row.kernel_id and await self._kernel_is_gone(scope, row.kernel_id):
                     return await self._revive(scope, row)
                 return await self.get(scope, row.id)
             if asyncio.get_running_loop().time() > deadline:
@@ -262,6 +264,7 @@ class SessionService:
                         connection_info=started.connection_info,
                         pid=started.pid,
                         status="running",
+                        node_id=self._node_id,
                         created_by=created_by,
                         time_created=_now(),
                     )
@@ -270,6 +273,17 @@ class SessionService:
             await self._kernels.shutdown(started.id, now=True)
             raise
         return started
+
+    async def _kernel_is_gone(self, scope: Scope, kernel_id: str) -> bool:
+        """True when no node runs the kernel any more. A kernel another node records as running is that
+        node's to manage; this node cannot see its process and must not replace it."""
+        if self._kernels.is_alive(kernel_id):
+            return False
+        async with self._db.read() as db:
+            kernel = await sessions_repo.get_kernel(db, scope.instance_id, scope.workspace_key, kernel_id)
+        if kernel is None or kernel.status != "running":
+            return True
+        return kernel.node_id in (self._node_id, None)
 
     async def _revive(self, scope: Scope, row: SessionRow) -> SessionView:
         """Give an ACTIVE session whose kernel is gone (e.g. after a server restart) a fresh kernel."""
@@ -410,10 +424,12 @@ class SessionService:
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def reconcile_on_start(self) -> None:
-        """Kernels recorded as running but not run by this process are gone (they died with the
-        previous server); mark them stopped so sessions report them as dead instead of unknown."""
+        """Kernels this node recorded as running but does not run are gone (they died with the previous
+        server); mark them stopped so sessions report them as dead instead of unknown. Other nodes' kernels
+        sharing the database are left alone."""
         async with self._db.write() as db:
-            orphans = [k for k in await sessions_repo.running_kernel_ids(db) if not self._kernels.is_alive(k)]
+            running = await sessions_repo.running_kernel_ids(db, self._node_id)
+            orphans = [k for k in running if not self._kernels.is_alive(k)]
             await sessions_repo.set_kernel_status(db, orphans, "stopped")
 
     async def stop_all_kernels(self) -> None:

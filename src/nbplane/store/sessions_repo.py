@@ -127,5 +127,9 @@ async def set_kernel_status(db: AsyncSession, kernel_ids: Sequence[str], status:
         await db.execute(update(KernelRow).where(KernelRow.id.in_(kernel_ids)).values(status=status))
 
 
-async def running_kernel_ids(db: AsyncSession) -> list[str]:
-    return list((await db.scalars(select(KernelRow.id).where(KernelRow.status == "running"))).all())
+async def running_kernel_ids(db: AsyncSession, node_id: str) -> list[str]:
+    """Kernels recorded as running on this node (or on no recorded node: rows from before nodes were kept)."""
+    query = select(KernelRow.id).where(
+        KernelRow.status == "running", or_(KernelRow.node_id == node_id, KernelRow.node_id.is_(None))
+    )
+    return list((await db.scalars(query)).all())

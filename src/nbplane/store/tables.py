@@ -141,6 +141,7 @@ class KernelRow(Base):
     connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[str] = mapped_column(String(32))
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
