@@ -104,11 +104,20 @@ class SignedApp:
 
 
 class MovableClock:
+    """The server's clock in these tests: real time, shifted by `offset`, or stopped by `freeze()`."""
+
     def __init__(self) -> None:
         self.offset = 0.0
+        self.frozen: float | None = None
+
+    def freeze(self) -> float:
+        """Stop the clock on a whole second and return it, so a date computed from it is exact on the wire
+        (HTTP dates have no fractions) however long the request takes to arrive."""
+        self.frozen = float(int(time.time()))
+        return self.frozen
 
     def __call__(self) -> float:
-        return time.time() + self.offset
+        return (self.frozen if self.frozen is not None else time.time()) + self.offset
 
 
 @pytest.fixture

@@ -154,8 +154,8 @@ MATRIX: dict[str, Case] = {
     "headers without x-content-sha256": _without("x-content-sha256"),
     "headers without content-length": _without("content-length"),
     "headers without content-type": _without("content-type"),
-    "date 301 s old": lambda app, _: create(app, date=time.time() - 301),
-    "date 301 s ahead": lambda app, _: create(app, date=time.time() + 301),
+    "date 301 s old": lambda app, _: create(app, date=app.clock.freeze() - 301),
+    "date 301 s ahead": lambda app, _: create(app, date=app.clock.freeze() + 301),
     "expired session token": lambda app, _: sign(
         session_signer(app, issued=time.time() - 7200), "POST", app.sessions_url, BODY
     ),
