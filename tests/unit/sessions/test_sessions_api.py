@@ -33,7 +33,7 @@ async def test_concurrent_creates_make_one_session_and_one_kernel(inproc: InProc
 
 
 async def test_creating_is_visible_to_a_concurrent_list(inproc: InProcess) -> None:
-    inproc.kernels.start_delay = 0.5
+    inproc.kernels.start_delay = 2.0  # a wide window, so a loaded machine still lists it while CREATING
     create = asyncio.create_task(inproc.client.post(inproc.sessions_url, json={"path": "slow.ipynb"}))
     states: set[str] = set()
     for _ in range(100):
