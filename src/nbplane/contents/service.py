@@ -44,6 +44,7 @@ from nbplane.errors import (
     PayloadTooLargeError,
     PreconditionFailedError,
 )
+from nbplane.etags import etag_matches
 
 OnRenamed = Callable[[str, str, str, str], Awaitable[None]]
 StorageFactory = Callable[[str, str], ContentStorage]
@@ -294,7 +295,7 @@ class ContentService:
             return False
         if if_match is not None:
             current = await self._read.etag(storage, info, fresh=True)
-            if not _etag_matches(if_match, current):
+            if not etag_matches(if_match, current):
                 raise PreconditionFailedError(f"/{rel} has changed (etag {current})")
         return True
 
@@ -434,11 +435,3 @@ def _flag(value: int | bool, name: str) -> bool:
     if value in (0, 1) and not isinstance(value, float):
         return bool(value)
     raise InvalidInputError(f"{name} must be 0 or 1")
-
-
-def _etag_matches(if_match: str, current: str) -> bool:
-    for candidate in if_match.split(","):
-        candidate = candidate.strip().removeprefix("W/").strip('"')
-        if candidate in ("*", current):
-            return True
-    return False

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +25,7 @@ from nbplane.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from nbplane.etags import etag_matches
 from nbplane.kernels.base import KernelBackend, StartedKernel
 from nbplane.scope import Scope
 from nbplane.sessions.models import (
@@ -42,15 +42,11 @@ from nbplane.sessions.models import (
 )
 from nbplane.store import sessions_repo
 from nbplane.store.db import Database
-from nbplane.store.tables import KernelRow, SessionRow
+from nbplane.store.tables import KernelRow, SessionRow, utcnow
 
 log = logging.getLogger(__name__)
 
 WorkspaceDir = Callable[[Scope], Path]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _to_domain(row: SessionRow) -> NotebookSession:
@@ -74,10 +70,7 @@ def _to_domain(row: SessionRow) -> NotebookSession:
 
 def check_if_match(if_match: str | None, etag: str) -> None:
     """Raise PreconditionFailedError unless `if_match` is absent, `*`, or the current etag (quoted or not)."""
-    if if_match is None:
-        return
-    candidates = {c.strip().removeprefix("W/").strip('"') for c in if_match.split(",")}
-    if "*" not in candidates and etag not in candidates:
+    if if_match is not None and not etag_matches(if_match, etag):
         raise PreconditionFailedError("The if-match value does not match the current etag of the resource.")
 
 
@@ -160,8 +153,8 @@ class SessionService:
                 kernel_name=kernel_name,
                 lifecycle_state=LifecycleState.CREATING.value,
                 created_by=created_by,
-                time_created=_now(),
-                time_updated=_now(),
+                time_created=utcnow(),
+                time_updated=utcnow(),
             )
             try:
                 async with self._db.write() as db:
@@ -225,7 +218,7 @@ class SessionService:
                     if current is not None:
                         current.lifecycle_state = LifecycleState.FAILED.value
                         current.lifecycle_details = exc.message
-                        current.time_updated = _now()
+                        current.time_updated = utcnow()
                 return await self.get(scope, row.id)
             kernel_id = started.id
         async with self._db.write() as db:
@@ -233,7 +226,7 @@ class SessionService:
             if current is not None:
                 current.kernel_id = kernel_id
                 current.lifecycle_state = LifecycleState.ACTIVE.value
-                current.time_updated = _now()
+                current.time_updated = utcnow()
         if current is None:
             await self._release_kernel(kernel_id)
             raise NotFoundError(f"Session {row.id} was deleted while its kernel was starting")
@@ -266,7 +259,7 @@ class SessionService:
                         status="running",
                         node_id=self._node_id,
                         created_by=created_by,
-                        time_created=_now(),
+                        time_created=utcnow(),
                     )
                 )
         except Exception:
@@ -295,7 +288,7 @@ class SessionService:
             else:
                 stale = False
                 current.kernel_id = started.id
-                current.time_updated = _now()
+                current.time_updated = utcnow()
         if stale:  # someone else revived or deleted it meanwhile
             await self._release_kernel(started.id)
             return await self.get(scope, row.id)
@@ -342,7 +335,7 @@ class SessionService:
                     row.kernel_name = new_kernel_name
                     row.lifecycle_state = LifecycleState.ACTIVE.value
                     row.lifecycle_details = None
-                row.time_updated = _now()
+                row.time_updated = utcnow()
         except IntegrityError as exc:
             if started_here and new_kernel_id:
                 await self._release_kernel(new_kernel_id)
@@ -394,7 +387,7 @@ class SessionService:
                 if row.name == _default_name(row.path):  # a name derived from the path follows it
                     row.name = _default_name(rewritten)
                 row.path = rewritten
-                row.time_updated = _now()
+                row.time_updated = utcnow()
                 moved += 1
                 # Flush per row so a chain of moves never trips the unique constraint at commit time.
                 await db.flush()
