@@ -118,18 +118,19 @@ class SignatureAuthenticator:
         if token_id is None:
             raise NotAuthenticatedError("unknown API token")
         async with self._db.read() as session:
-            record = await credentials.find_api_token(session, token_id)
+            found = await credentials.find_api_token(session, token_id)
         stored = None
-        if record is not None:
+        if found is not None:
+            row, tenancy_id = found
             stored = api_tokens.StoredApiToken(
-                token_id=record.token_id,
-                token_hash=record.token_hash,
-                tenancy_id=record.tenancy_id,
-                user_id=record.user_id,
-                instance_id=record.instance_id,
-                workspace_key=record.workspace_key,
-                expires_at=record.expires_at.timestamp() if record.expires_at else None,
-                revoked_at=record.revoked_at.timestamp() if record.revoked_at else None,
+                token_id=row.id,
+                token_hash=row.token_hash,
+                tenancy_id=tenancy_id,
+                user_id=row.user_id,
+                instance_id=row.instance_id,
+                workspace_key=row.workspace_key,
+                expires_at=row.expires_at.timestamp() if row.expires_at else None,
+                revoked_at=row.revoked_at.timestamp() if row.revoked_at else None,
             )
         return api_tokens.authenticate_token(token, stored, now=now)
 

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nbplane.store.tables import ApiKeyRow, ApiTokenRow, InstanceRow, UserRow
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """An API token row joined with the tenancy of its instance."""
-
-    token_id: str
-    token_hash: str
-    tenancy_id: str
-    user_id: str
-    instance_id: str
-    workspace_key: str
-    expires_at: datetime | None
-    revoked_at: datetime | None
 
 
 async def get_user(db: AsyncSession, user_id: str) -> UserRow | None:
@@ -89,23 +74,11 @@ def add_api_token(
     return row
 
 
-async def find_api_token(db: AsyncSession, token_id: str) -> TokenRecord | None:
+async def find_api_token(db: AsyncSession, token_id: str) -> tuple[ApiTokenRow, str] | None:
     """The token row with its instance's tenancy, or None."""
     query = select(ApiTokenRow, InstanceRow.tenancy_id).join(InstanceRow, InstanceRow.id == ApiTokenRow.instance_id)
     found = (await db.execute(query.where(ApiTokenRow.id == token_id))).first()
-    if found is None:
-        return None
-    row, tenancy_id = found
-    return TokenRecord(
-        token_id=row.id,
-        token_hash=row.token_hash,
-        tenancy_id=tenancy_id,
-        user_id=row.user_id,
-        instance_id=row.instance_id,
-        workspace_key=row.workspace_key,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-    )
+    return None if found is None else (found[0], found[1])
 
 
 async def list_api_tokens(db: AsyncSession) -> list[ApiTokenRow]:

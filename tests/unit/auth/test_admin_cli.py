@@ -91,7 +91,7 @@ def test_tokens_are_shown_once_and_stored_hashed(data_dir: Path) -> None:
     token = created.output.strip().splitlines()[-1]
     token_id = api_tokens.token_id_of(token)
     assert token_id is not None
-    row = _db_query(data_dir, lambda s: credentials.find_api_token(s, token_id))
+    row, _tenancy = _db_query(data_dir, lambda s: credentials.find_api_token(s, token_id))
     assert row.token_hash == api_tokens.hash_token(token) and token not in repr(row)
     assert row.expires_at is not None and row.revoked_at is None
     assert token not in run("admin", "list-tokens", *d).output
@@ -99,7 +99,7 @@ def test_tokens_are_shown_once_and_stored_hashed(data_dir: Path) -> None:
 
     assert run("admin", "revoke-token", token_id, *d).exit_code == 0
     assert run("admin", "revoke-token", token, *d).exit_code == 0  # idempotent; the whole token works too
-    assert _db_query(data_dir, lambda s: credentials.find_api_token(s, token_id)).revoked_at is not None
+    assert _db_query(data_dir, lambda s: credentials.find_api_token(s, token_id))[0].revoked_at is not None
     assert run("admin", "revoke-token", "0123456789abcdef", *d).exit_code != 0
 
 
