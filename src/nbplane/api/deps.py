@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ValidationError
 
+from nbplane.api.errors import describe_validation
 from nbplane.auth import access
 from nbplane.auth.authenticator import RequestFacts
 from nbplane.auth.principal import Principal
@@ -73,8 +74,6 @@ def json_body(model: type[ModelT], *, required: bool = True) -> Callable[[Reques
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            from nbplane.api.errors import describe_validation
-
             raise InvalidInputError(describe_validation(exc.errors(), located=False)[1]) from exc
 
     return parse

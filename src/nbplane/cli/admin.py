@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from nbplane.auth import api_tokens
+from nbplane.auth.keys import fingerprint, generate_rsa_keypair
+from nbplane.auth.session_tokens import SessionTokenIssuer
 from nbplane.bootstrap import (
     REGION,
     load_bootstrap,
@@ -23,6 +27,7 @@ from nbplane.cli._common import (
     _tenancy_or_bootstrap,
     _with_db,
 )
+from nbplane.errors import InvalidInputError
 from nbplane.files import write_private
 from nbplane.store import credentials, directory
 from nbplane.store.db import Database
@@ -160,8 +165,6 @@ def create_user(data_dir: Path | None, database_url: str | None, tenancy_id: str
 )
 def add_key(data_dir: Path | None, database_url: str | None, user_id: str, public_key: Any) -> None:
     """Register an RSA public key (>= 2048 bits) for a user and print its OCI fingerprint."""
-    from nbplane.auth.keys import fingerprint
-    from nbplane.errors import InvalidInputError
 
     pem = public_key.read()
     try:
@@ -221,9 +224,6 @@ def create_token(
 
     Use it as `Authorization: token <t>` or `Authorization: Bearer <t>`.
     """
-    from datetime import UTC, datetime, timedelta
-
-    from nbplane.auth import api_tokens
 
     settings = _settings(data_dir, database_url)
     boot = load_bootstrap(settings.data_dir)
@@ -264,9 +264,6 @@ def create_token(
 @click.argument("token_id")
 def revoke_token(data_dir: Path | None, database_url: str | None, token_id: str) -> None:
     """Revoke an API token by its id (the 16 hex characters after `nbp_`, or the whole token)."""
-    from datetime import UTC, datetime
-
-    from nbplane.auth import api_tokens
 
     settings = _settings(data_dir, database_url)
     lookup = api_tokens.token_id_of(token_id) or token_id
@@ -316,8 +313,6 @@ def auth_session(data_dir: Path | None, database_url: str | None, profile: str, 
 
     The profile works with `aidp --auth security_token` (the CLI's default auth mode).
     """
-    from nbplane.auth.keys import generate_rsa_keypair
-    from nbplane.auth.session_tokens import SessionTokenIssuer
 
     settings = _settings(data_dir, database_url)
     boot = load_bootstrap(settings.data_dir)
