@@ -62,7 +62,7 @@ async def kernel_channels(websocket: WebSocket, aiDataPlatformId: str, workspace
         scope = await access.resolve_workspace(services.db, principal, aiDataPlatformId, workspaceKey)
         # Namespaced by caller, so one caller's session id can never take over another's connection.
         client_id = f"{principal.key}:{session_id}" if session_id else ""
-        attachment = await services.workspace_kernels.attach(scope, kernelId, client_id)
+        attachment = await services.kernels.attach(scope, kernelId, client_id)
     except errors.NbplaneError as exc:
         await _deny(websocket, exc)
         return
