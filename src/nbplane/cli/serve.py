@@ -23,6 +23,7 @@ from nbplane.cli._common import (
     _server_file,
     _settings,
 )
+from nbplane.cli._protocols import HttpProtocol, WebSocketProtocol
 from nbplane.kernels.service import AdoptionReport
 from nbplane.settings import Settings
 from nbplane.tls import ensure_tls
@@ -169,6 +170,8 @@ def serve(
         log_level=settings.log_level,
         date_header=False,
         lifespan="on",
+        http=HttpProtocol,
+        ws=WebSocketProtocol,
         timeout_graceful_shutdown=10,
     )
     server = _Server(config)
