@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.e2e.conftest import start_server  # noqa: E402
+from tests.e2e.conftest import start_server
 
 
 def one_round(clients: int) -> float:
