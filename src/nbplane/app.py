@@ -28,9 +28,11 @@ from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.auth.session_tokens import SessionTokenIssuer
 from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
 from nbplane.contents import ContentLimits, ContentService
+from nbplane.files import secure_data_dir, write_private
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
 from nbplane.kernels.culling import Culler, CullPolicy
+from nbplane.kernels.isolation import Isolation, resolve_isolation
 from nbplane.kernels.local import LocalKernelBackend
 from nbplane.kernels.service import AdoptionReport, KernelService
 from nbplane.scope import Scope
@@ -93,7 +95,7 @@ def node_id(data_dir: Path) -> str:
     """This server's stable identity among servers sharing one database (kept in its data dir)."""
     path = data_dir / "node_id"
     if not path.exists():
-        path.write_text(uuid.uuid4().hex)
+        write_private(path, uuid.uuid4().hex)
     return path.read_text().strip()
 
 
@@ -110,7 +112,7 @@ def create_app(
     *,
     kernel_backend: KernelBackend | None = None,
     authenticator: Authenticator | None = None,
-    on_ready: Callable[[BootstrapInfo, AdoptionReport], None] | None = None,
+    on_ready: Callable[[BootstrapInfo, AdoptionReport, Isolation, str | None], None] | None = None,
     exit_signal: Callable[[], int | None] = lambda: None,
     on_stopping: Callable[[bool, int], None] | None = None,
 ) -> FastAPI:
@@ -123,6 +125,11 @@ def create_app(
         db = Database(settings.resolved_database_url)
         await db.migrate()
         info = await ensure_bootstrap(settings.data_dir, db)
+        isolation, isolation_warning = resolve_isolation(
+            settings.kernel_isolation, data_dir=settings.data_dir, uid_base=settings.kernel_uid_base
+        )
+        if isolation_warning:
+            log.warning("kernel isolation: %s", isolation_warning)
         backend = kernel_backend or LocalKernelBackend(
             settings.data_dir / "runtime",
             default_kernel_name=settings.default_kernel_name,
@@ -132,9 +139,15 @@ def create_app(
             replay_max_messages=settings.kernel_replay_max_messages,
             replay_max_bytes=settings.kernel_replay_max_bytes,
             env_passthrough=settings.kernel_env_passthrough,
+            isolation=isolation,
         )
+        switches_user = kernel_backend is None and isolation.switches_user
         kernel_service = KernelService(
-            db, backend, workspace_dir=workspace_dir(settings.data_dir), node_id=node_id(settings.data_dir)
+            db,
+            backend,
+            workspace_dir=workspace_dir(settings.data_dir),
+            node_id=node_id(settings.data_dir),
+            identity_base=settings.kernel_uid_base if switches_user else None,
         )
         report = await kernel_service.adopt_on_start()
         session_service = SessionService(db, kernel_service, wait_timeout=settings.kernel_start_timeout + 30)
@@ -164,8 +177,9 @@ def create_app(
         )
         app.state.bootstrap = info
         app.state.adoption = report
+        secure_data_dir(settings.data_dir)
         if on_ready is not None:
-            on_ready(info, report)
+            on_ready(info, report, isolation, isolation_warning)
         try:
             yield
         finally:

@@ -13,3 +13,29 @@ def write_private(path: Path, data: bytes | str) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(payload)
     os.chmod(path, 0o600)
+
+
+PASS_THROUGH_FOLDERS = ("runtime", "homes", "workspaces")
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """Owner-only modes for everything of the server's in its data dir: its secrets, database and runtime files
+    (0600, folders 0700). The data dir and the folders kernels pass through on the way to their own files are
+    0711 (no listing); a workspace's own folder is 0700, owned by its kernels' user when kernels are isolated."""
+    data_dir.chmod(0o711)
+    (data_dir / "workspaces").mkdir(exist_ok=True)
+    (data_dir / "uploads").mkdir(exist_ok=True)
+    for entry in data_dir.iterdir():
+        if entry.is_symlink():
+            continue
+        if entry.is_dir():
+            if entry.name in PASS_THROUGH_FOLDERS:
+                entry.chmod(0o711)
+                if entry.name == "workspaces":
+                    for instance in entry.iterdir():
+                        if instance.is_dir() and not instance.is_symlink():
+                            instance.chmod(0o711)
+            else:
+                entry.chmod(0o700)
+        elif entry.is_file():
+            entry.chmod(0o600)

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     kernel_replay_max_bytes: int = Field(16 * 1024 * 1024, ge=1)
     kernel_adopt_timeout: float = Field(10.0, gt=0)  # how long a kernel may take to answer when re-adopted
     kernel_env_passthrough: list[str] = Field(default_factory=list)  # server variables kernels may see too
+    kernel_isolation: Literal["auto", "none", "user", "sandbox"] = "auto"
+    """How local kernels are kept from the server's files and each other (see nbplane.kernels.isolation)."""
+    kernel_uid_base: int = Field(200_000, ge=1000)  # workspaces' kernel uids are allocated from here up
     kernels_on_stop: Literal["auto", "keep", "stop"] = "auto"
     """What a clean stop does with the kernels: keep them running for the next start, stop them, or (auto)
     keep them on SIGTERM (a service manager, a rolling restart) and stop them on SIGINT (Ctrl-C)."""

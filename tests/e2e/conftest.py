@@ -123,14 +123,15 @@ class Server:
 
 
 def kernel_processes_under(folder: Path) -> list[psutil.Process]:
-    """Live (non-zombie) ipykernel processes whose connection file lies under `folder`."""
+    """Live (non-zombie) ipykernel processes whose connection file lies under `folder` (a sandboxed kernel's
+    bubblewrap parent names the file too, and is not counted)."""
     marker = str(folder)
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
             cmdline = proc.info.get("cmdline") or []
             if any("ipykernel" in part for part in cmdline) and any(marker in part for part in cmdline):
-                if proc.status() != psutil.STATUS_ZOMBIE:
+                if proc.status() != psutil.STATUS_ZOMBIE and proc.name() != "bwrap":
                     found.append(proc)
         except psutil.NoSuchProcess:
             continue
@@ -197,14 +198,15 @@ def start_server(
 def workspace_token(server: Server) -> str:
     """A workspace API token for the server's default workspace (`Authorization: token <t>`), minted once
     per server with the admin command."""
-    if server.endpoint not in _TOKENS:
-        _TOKENS[server.endpoint] = server.nbplane(
+    key = (server.endpoint, str(server.data_dir), server.database_url, server.workspace_key)
+    if key not in _TOKENS:
+        _TOKENS[key] = server.nbplane(
             "admin", "create-token", "--instance", server.instance_id, "--workspace", server.workspace_key
         )
-    return _TOKENS[server.endpoint]
+    return _TOKENS[key]
 
 
-_TOKENS: dict[str, str] = {}
+_TOKENS: dict[tuple[str, str, str | None, str], str] = {}
 
 
 def _trust(ca_file: str) -> None:
@@ -213,6 +215,7 @@ def _trust(ca_file: str) -> None:
     bundle = Path(
         os.environ.setdefault("NBPLANE_TEST_CA_BUNDLE", str(Path(ca_file).parent.parent.parent / "ca-bundle.pem"))
     )
+    bundle.parent.mkdir(parents=True, exist_ok=True)  # the first server's folder may be gone by now
     with bundle.open("a") as handle:
         handle.write(Path(ca_file).read_text())
     os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)

@@ -24,6 +24,8 @@ from nbplane.cli._common import (
     _settings,
 )
 from nbplane.cli._protocols import HttpProtocol, WebSocketProtocol
+from nbplane.files import write_private
+from nbplane.kernels.isolation import Isolation, describe, resolve_isolation
 from nbplane.kernels.service import AdoptionReport
 from nbplane.settings import Settings
 from nbplane.tls import ensure_tls
@@ -63,6 +65,13 @@ class _Server(uvicorn.Server):
     help="On a clean stop: keep kernels running for the next start, stop them, or auto (default): "
     "SIGTERM keeps them, Ctrl-C stops them.",
 )
+@click.option(
+    "--kernel-isolation",
+    type=click.Choice(["auto", "none", "user", "sandbox"]),
+    default=None,
+    help="How local kernels are isolated: none, user (a uid per workspace; root only), sandbox (bubblewrap), "
+    "or auto (default): sandbox or user when root, else none.",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -75,6 +84,7 @@ def serve(
     rate_limit_per_second: float | None,
     rate_limit_burst: int | None,
     kernels_on_stop: str | None,
+    kernel_isolation: str | None,
 ) -> None:
     """Run the server over HTTPS (a local CA and certificate are made in the data dir if none is given).
 
@@ -94,6 +104,7 @@ def serve(
         rate_limit_per_second=rate_limit_per_second,
         rate_limit_burst=rate_limit_burst,
         kernels_on_stop=kernels_on_stop,
+        kernel_isolation=kernel_isolation,
     )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together.")
@@ -102,6 +113,10 @@ def serve(
     if settings.rate_limit_per_second < 0 or settings.rate_limit_burst < 1:
         raise click.UsageError("--rate-limit-per-second must be >= 0 and --rate-limit-burst >= 1.")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        resolve_isolation(settings.kernel_isolation, data_dir=settings.data_dir)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     ca_bundle: Path | None = None
     if settings.tls_cert is None:
         tls = ensure_tls(settings.data_dir / "tls")
@@ -117,14 +132,17 @@ def serve(
     display_host = "localhost" if settings.host in ("127.0.0.1", "localhost", "::1") else settings.host
     endpoint = f"https://{display_host}:{bound_port}"
 
-    def on_ready(info: BootstrapInfo, adoption: AdoptionReport) -> None:
+    def on_ready(info: BootstrapInfo, adoption: AdoptionReport, isolation: Isolation, warning: str | None) -> None:
         record = {
             "endpoint": endpoint,
             "pid": os.getpid(),
             "ca_bundle": str(ca_bundle) if ca_bundle else None,
         }
-        _server_file(settings.data_dir).write_text(json.dumps(record))
+        write_private(_server_file(settings.data_dir), json.dumps(record))
         click.echo(f"nbplane listening on {endpoint}")
+        click.echo(f"Kernel isolation: {describe(isolation)}")
+        if warning:
+            click.echo(f"WARNING: {warning}.")
         if adoption.adopted or adoption.dead or adoption.orphans_stopped:
             click.echo(
                 f"Kernels from the previous run: {len(adoption.adopted)} re-adopted, {len(adoption.dead)} dead, "

@@ -207,6 +207,7 @@ class _LocalAtomicWriter(AtomicWriter):
         with _translated(self.path):
             os.fsync(self._fd)
             os.fchmod(self._fd, 0o644)
+            give_to_folder_owner(self._fd, self._target.parent)
             os.close(self._fd)
             self._done = True
             if overwrite:
@@ -221,6 +222,20 @@ class _LocalAtomicWriter(AtomicWriter):
         if not self._done:
             os.close(self._fd)
         self._tmp.unlink(missing_ok=True)
+
+
+def give_to_folder_owner(target: int | Path, folder: Path) -> None:
+    """A file or folder the server (as root) writes into a workspace belongs to the workspace folder's owner,
+    so the workspace's kernels (its own uid when kernels are isolated) can change it. Nothing to do otherwise."""
+    if os.geteuid() != 0:
+        return
+    owner = folder.stat()
+    if owner.st_uid == 0:
+        return
+    if isinstance(target, int):
+        os.fchown(target, owner.st_uid, owner.st_gid)
+    else:
+        os.chown(target, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -244,7 +259,7 @@ class LocalContentStorage(ContentStorage):
     _DIGEST_CACHE_SIZE = 4096
 
     def __init__(self, root: Path, *, lock_path: Path | None = None) -> None:
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)  # other workspaces' kernels must not look in
         self.root = root
         self._real_root = os.path.realpath(root)
         self._lock = FileLock(lock_path or root.with_name(f".{root.name}.lock"))
@@ -365,6 +380,7 @@ class LocalContentStorage(ContentStorage):
         rel, full = self._resolve(path)
         with _translated(rel):
             full.mkdir()
+            give_to_folder_owner(full, full.parent)
         return self._stat_sync(rel)
 
     async def mkdir(self, path: str) -> EntryInfo:

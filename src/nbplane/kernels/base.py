@@ -41,12 +41,14 @@ def resource_files(spec: KernelSpecInfo) -> dict[str, Path]:
 @dataclass(frozen=True)
 class LaunchRequest:
     """What to start: a kernelspec in a working directory, with extra environment variables (the backend
-    adds its own base environment; the server's own environment never reaches a kernel)."""
+    adds its own base environment; the server's own environment never reaches a kernel). `run_as` is the
+    workspace's own uid/gid, for backends that run kernels as local processes and isolate them."""
 
     kernel_id: str
     kernel_name: str
     cwd: str
     env: Mapping[str, str] = field(default_factory=dict)
+    run_as: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -212,9 +212,19 @@ class KernelChannels:
             raise RuntimeError("KernelChannels.start() called twice")
         self._open()
         try:
+            await self.nudge(wait_s)
+        except BackendError:
+            await self.close()
+            raise
+
+    async def nudge(self, wait_s: float) -> None:
+        """Wait until the kernel answers and an iopub message has arrived since this call (as Jupyter Server's
+        nudge does). After a restart a control reply alone is not enough: until our subscription reaches the
+        new process, its output (the idle status that ends an execution) is published to no one."""
+        self._iopub_seen.clear()
+        try:
             await asyncio.wait_for(self._nudge(), wait_s)
         except TimeoutError:
-            await self.close()
             raise BackendError("the kernel did not answer kernel_info_request in time") from None
 
     def _open(self) -> None:

@@ -12,8 +12,9 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,11 +38,11 @@ from nbplane.kernels.base import (
 )
 from nbplane.kernels.channels import KernelChannels
 from nbplane.kernels.environment import kernel_environment
-from nbplane.kernels.provisioner import DetachedProvisioner, same_process
+from nbplane.kernels.isolation import Isolation, IsolationMode, unreachable_by_others
+from nbplane.kernels.provisioner import Confinement, DetachedProvisioner, same_process
 
 log = logging.getLogger(__name__)
 
-_RECOVERY_PROBE_S = 1.0
 _CONNECTION_FILE = re.compile(r"kernel-([0-9a-fA-F-]{8,64})\.json$")
 
 
@@ -54,16 +55,23 @@ class LocalKernelDetails:
     pid_started: float | None
     cwd: str
     env: dict[str, str]
+    run_as: tuple[int, int] | None = None
+    home: str | None = None
+    ipc_dir: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> LocalKernelDetails:
         try:
+            run_as = data.get("run_as")
             return cls(
                 connection_file=str(data["connection_file"]),
                 pid=int(data["pid"]),
                 pid_started=None if data.get("pid_started") is None else float(data["pid_started"]),
                 cwd=str(data["cwd"]),
                 env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
+                run_as=None if run_as is None else (int(run_as[0]), int(run_as[1])),
+                home=data.get("home"),
+                ipc_dir=data.get("ipc_dir"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"not a local kernel record: {exc}") from exc
@@ -104,6 +112,8 @@ class LocalKernelBackend(KernelBackend):
         replay_max_messages: int = 10_000,
         replay_max_bytes: int = 16 * 1024 * 1024,
         env_passthrough: Collection[str] = (),
+        isolation: Isolation | None = None,
+        homes_dir: Path | None = None,
         spec_manager: KernelSpecManager | None = None,
     ) -> None:
         self.runtime_dir = runtime_dir
@@ -114,6 +124,8 @@ class LocalKernelBackend(KernelBackend):
         self.replay_max_messages = replay_max_messages
         self.replay_max_bytes = replay_max_bytes
         self.env_passthrough = tuple(env_passthrough)
+        self.isolation = isolation or Isolation(IsolationMode.NONE)
+        self.homes_dir = homes_dir or runtime_dir.parent / "homes"
         self._specs = spec_manager or KernelSpecManager()
         self._kernels: dict[str, _RunningKernel] = {}
 
@@ -132,20 +144,73 @@ class LocalKernelBackend(KernelBackend):
 
     # ---- start and adopt ---------------------------------------------------------------------
 
-    def _manager(self, kernel_id: str, kernel_name: str) -> tuple[_KernelManager, DetachedProvisioner]:
+    def _manager(
+        self, kernel_id: str, kernel_name: str, confinement: Confinement | None = None
+    ) -> tuple[_KernelManager, DetachedProvisioner]:
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
-        self.runtime_dir.chmod(0o700)
+        # Isolated kernels pass through to their own (owner-only) connection file and socket folder.
+        self.runtime_dir.chmod(0o711 if self.isolation.isolated else 0o700)
+        extra: dict[str, Any] = {}
+        if confinement is not None and confinement.ipc_dir is not None:
+            extra = {"transport": "ipc", "ip": f"{confinement.ipc_dir}/k"}
         manager = _KernelManager(
             kernel_name=kernel_name,
             kernel_spec_manager=self._specs,
             connection_file=str(self.runtime_dir / f"kernel-{kernel_id}.json"),
             config=Config({"KernelRestarter": {"restart_limit": self.restart_limit}}),
+            **extra,
         )
         manager.kernel_id = kernel_id
         provisioner = DetachedProvisioner(kernel_id=kernel_id, kernel_spec=manager.kernel_spec, parent=manager)
         provisioner.log_path = self.runtime_dir / f"kernel-{kernel_id}.log"
+        provisioner.confinement = confinement
         manager.provisioner = provisioner  # used instead of the factory's (kept across restarts)
         return manager, provisioner
+
+    def _confinement(self, kernel_id: str, cwd: str, run_as: tuple[int, int] | None) -> Confinement | None:
+        """Prepare an isolated kernel's folders: workspace and home owned by its uid (0700), and a socket
+        folder of its own. None when kernels are not isolated."""
+        if not self.isolation.isolated:
+            return None
+        run_as = run_as if self.isolation.switches_user else None
+        home = self.homes_dir / (str(run_as[0]) if run_as else "shared")
+        ipc = self.runtime_dir / f"ipc-{kernel_id[:8]}"
+        if len(str(ipc)) > 90:  # a Unix socket path has room for about 107 bytes
+            ipc = Path(f"/tmp/nbplane-ipc-{os.geteuid()}") / kernel_id[:12]
+            ipc.parent.mkdir(mode=0o711, exist_ok=True)
+        self.homes_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+        Path(cwd).parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+        Path(cwd).parent.chmod(0o711)  # the instance's folder: passable, not listable
+        for folder in (Path(cwd), home, ipc):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if run_as is not None:
+                os.chown(folder, *run_as)
+            folder.chmod(0o700)
+        return Confinement(self.isolation, run_as, str(home), str(ipc), cwd)
+
+    def _check_reachable(self, kernel_name: str, cwd: str, run_as: tuple[int, int] | None) -> None:
+        """In user mode the kernel's own uid must reach its interpreter, its connection file, its home and its
+        workspace (a sandbox mounts them back instead); a clear error beats a kernel that never answers."""
+        if self.isolation.mode is not IsolationMode.USER or run_as is None or not self.isolation.switches_user:
+            return
+        argv0 = self._specs.get_kernel_spec(kernel_name).argv[0]
+        needed = {"its interpreter": shutil.which(argv0) or argv0, "the data dir": cwd}
+        for what, path in needed.items():
+            blocked = unreachable_by_others(path)
+            if blocked is not None:
+                raise BackendError(
+                    f"kernel '{kernel_name}' cannot run as an unprivileged user: {blocked} is closed to other "
+                    f"users and {what} lies inside it; move it, or use NBPLANE_KERNEL_ISOLATION=sandbox"
+                )
+
+    def _launch_env(self, extra: Mapping[str, str], confinement: Confinement | None) -> dict[str, str]:
+        env = kernel_environment(extra, passthrough=self.env_passthrough)
+        if confinement is not None:
+            env["HOME"] = confinement.home
+            env["JUPYTER_RUNTIME_DIR"] = f"{confinement.home}/.jupyter-runtime"
+            if confinement.run_as is not None:
+                env["USER"] = env["LOGNAME"] = f"nbplane-{confinement.run_as[0]}"
+        return env
 
     def _channels(self, manager: _KernelManager) -> KernelChannels:
         return KernelChannels(
@@ -167,10 +232,12 @@ class LocalKernelBackend(KernelBackend):
             self._specs.get_kernel_spec(request.kernel_name)
         except NoSuchKernel as exc:
             raise InvalidInputError(self.unknown_kernel_message(request.kernel_name)) from exc
-        manager, _ = self._manager(request.kernel_id, request.kernel_name)
+        self._check_reachable(request.kernel_name, request.cwd, request.run_as)
+        confinement = self._confinement(request.kernel_id, request.cwd, request.run_as)
+        manager, _ = self._manager(request.kernel_id, request.kernel_name, confinement)
         running = _RunningKernel(request.kernel_id, manager)
         self._kernels[request.kernel_id] = running
-        env = kernel_environment(request.env, passthrough=self.env_passthrough)
+        env = self._launch_env(request.env, confinement)
         try:
             manager.autorestart = False  # the restarter goes on once the channels are up
             await manager.start_kernel(cwd=request.cwd, env=env)
@@ -187,12 +254,16 @@ class LocalKernelBackend(KernelBackend):
     def _record(self, running: _RunningKernel, cwd: str, env: dict[str, str]) -> KernelRecord:
         provisioner = running.manager.provisioner
         assert isinstance(provisioner, DetachedProvisioner) and provisioner.pid is not None
+        c = provisioner.confinement
         details = LocalKernelDetails(
             connection_file=running.manager.connection_file,
             pid=provisioner.pid,
             pid_started=provisioner.pid_started,
             cwd=cwd,
             env=env,
+            run_as=c.run_as if c else None,
+            home=c.home if c else None,
+            ipc_dir=c.ipc_dir if c else None,
         )
         return KernelRecord(
             kernel_id=running.id,
@@ -214,8 +285,11 @@ class LocalKernelBackend(KernelBackend):
             return Adoption(False, "the kernel process ended while no server was running")
         if record.connection_info is None:
             return Adoption(False, "no connection info was recorded for the kernel")
+        confinement = None
+        if details.home is not None:
+            confinement = Confinement(self.isolation, details.run_as, details.home, details.ipc_dir, details.cwd)
         try:
-            manager, provisioner = self._manager(record.kernel_id, record.kernel_name)
+            manager, provisioner = self._manager(record.kernel_id, record.kernel_name, confinement)
         except NoSuchKernel:
             await _terminate_group(details.pid, details.pid_started)
             return Adoption(False, f"kernelspec '{record.kernel_name}' is no longer installed")
@@ -224,10 +298,7 @@ class LocalKernelBackend(KernelBackend):
         manager.connection_file = details.connection_file
         provisioner.adopt(details.pid, details.pid_started, manager.get_connection_info(), details.cwd)
         # Restarts (user or automatic) relaunch with the original arguments.
-        manager._launch_args = {
-            "cwd": details.cwd,
-            "env": kernel_environment(details.env, passthrough=self.env_passthrough),
-        }
+        manager._launch_args = {"cwd": details.cwd, "env": self._launch_env(details.env, confinement)}
         manager._connect_control_socket()
         running = _RunningKernel(record.kernel_id, manager)
         channels = self._channels(manager)
@@ -251,7 +322,7 @@ class LocalKernelBackend(KernelBackend):
             cmdline = proc.info.get("cmdline") or []
             for arg in cmdline:
                 match = _CONNECTION_FILE.search(arg)
-                if match and arg.startswith(marker) and match.group(1) not in keep:
+                if match and arg.startswith(marker) and match.group(1) not in keep and match.group(1) not in stopped:
                     log.warning("stopping orphan kernel %s (pid %s): no record of it", match.group(1), proc.pid)
                     await _terminate_group(proc.pid, proc.info.get("create_time"))
                     stopped.append(match.group(1))
@@ -304,23 +375,17 @@ class LocalKernelBackend(KernelBackend):
         if not channels.same_ports(info):
             log.info("kernel %s restarted on new ports; reconnecting its channels", running.id)
             await channels.reconnect(info)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + deadline_s
-        while loop.time() < deadline:
-            if channels.execution_state is ExecutionState.DEAD:
-                return
-            try:
-                await channels.probe("control", wait_s=_RECOVERY_PROBE_S)
-            except BackendError:
-                continue
-            if channels.execution_state in (
-                ExecutionState.STARTING,
-                ExecutionState.RESTARTING,
-                ExecutionState.AUTORESTARTING,
-            ):
-                channels.set_state(ExecutionState.IDLE)
+        try:
+            await channels.nudge(deadline_s)
+        except BackendError:
+            log.warning("kernel %s did not answer within %.0f s of a restart", running.id, deadline_s)
             return
-        log.warning("kernel %s did not answer within %.0f s of a restart", running.id, deadline_s)
+        if channels.execution_state in (
+            ExecutionState.STARTING,
+            ExecutionState.RESTARTING,
+            ExecutionState.AUTORESTARTING,
+        ):
+            channels.set_state(ExecutionState.IDLE)
 
     async def restart(self, kernel_id: str) -> None:
         running = self._get(kernel_id)

@@ -14,11 +14,14 @@ import contextlib
 import os
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 from jupyter_client.provisioning import LocalProvisioner
+
+from nbplane.kernels.isolation import Isolation, IsolationMode, sandbox_command
 
 
 def process_start_time(pid: int) -> float | None:
@@ -38,12 +41,30 @@ def same_process(pid: int, started: float | None) -> bool:
     return now is not None and (started is None or abs(now - started) < 0.5)
 
 
+@dataclass(frozen=True)
+class Confinement:
+    """How one kernel is confined (see `nbplane.kernels.isolation`): its uid/gid (None: the server's), its
+    home, its ZMQ socket folder, and the workspace folder it may write."""
+
+    isolation: Isolation
+    run_as: tuple[int, int] | None
+    home: str
+    ipc_dir: str | None
+    cwd: str
+
+
 class DetachedProvisioner(LocalProvisioner):  # type: ignore[misc]
-    """LocalProvisioner whose kernels survive the server; `log_path` receives the kernel's output."""
+    """LocalProvisioner whose kernels survive the server; `log_path` receives the kernel's output, and
+    `confinement` (if set) makes it run as another user, in a sandbox, or both."""
 
     log_path: Path | None = None
     pid_started: float | None = None
+    confinement: Confinement | None = None
     _adopted = False
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.confinement is not None and self.confinement.isolation.mode is IsolationMode.SANDBOX
 
     @property
     def has_process(self) -> bool:
@@ -68,9 +89,10 @@ class DetachedProvisioner(LocalProvisioner):  # type: ignore[misc]
         kwargs["env"] = env
         kwargs["independent"] = True
         kwargs["stdin"] = subprocess.DEVNULL
+        cmd = self._confine(cmd, kwargs)
         log = None
         if self.log_path is not None:
-            log = self.log_path.open("ab")
+            log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
             kwargs["stdout"] = log
             kwargs["stderr"] = subprocess.STDOUT
         try:
@@ -81,6 +103,46 @@ class DetachedProvisioner(LocalProvisioner):  # type: ignore[misc]
         self._adopted = False
         self.pid_started = process_start_time(self.pid) if self.pid else None
         return info
+
+    def _confine(self, cmd: list[str], kwargs: dict[str, Any]) -> list[str]:
+        """Apply the confinement to the launch: the connection file goes to the kernel's uid (0600), and the
+        command runs as that uid (user mode) or inside bubblewrap, dropping to it (sandbox mode)."""
+        c = self.confinement
+        if c is None or not c.isolation.isolated:
+            return cmd
+        connection_file = str(self.parent.connection_file)
+        if c.run_as is not None:
+            os.chown(connection_file, *c.run_as)
+            os.chmod(connection_file, 0o600)
+        kwargs["cwd"] = c.cwd
+        if c.isolation.mode is IsolationMode.SANDBOX:
+            # The umask is set inside (see sandbox_command): bubblewrap's own mount points must stay passable.
+            return sandbox_command(
+                cmd,
+                isolation=c.isolation,
+                cwd=c.cwd,
+                home=c.home,
+                connection_file=connection_file,
+                ipc_dir=c.ipc_dir,
+                run_as=c.run_as,
+            )
+        kwargs["umask"] = 0o077
+        if c.run_as is not None:
+            kwargs["user"], kwargs["group"] = c.run_as
+            kwargs["extra_groups"] = []
+        return cmd
+
+    def _kernel_pids(self) -> list[int]:
+        """The kernel's own process: bubblewrap's child in a sandbox (bwrap dies of an interrupt signal it
+        would otherwise receive with the whole group, while the kernel lives on), else the launched process."""
+        if self.pid is None:
+            return []
+        if not self.sandboxed:
+            return [self.pid]
+        try:
+            return [child.pid for child in psutil.Process(self.pid).children()]
+        except psutil.NoSuchProcess:
+            return []
 
     async def poll(self) -> int | None:
         if self.process is not None or not self._adopted:
@@ -98,6 +160,11 @@ class DetachedProvisioner(LocalProvisioner):  # type: ignore[misc]
         return 0
 
     async def send_signal(self, signum: int) -> None:
+        if self.sandboxed and signum != signal.SIGKILL:
+            for pid in self._kernel_pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+            return
         if self.process is not None or not self._adopted:
             await super().send_signal(signum)
             return

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nbplane.errors import BackendError, InvalidInputError, NotFoundError
+from nbplane.errors import AlreadyExistsError, BackendError, InvalidInputError, NotFoundError
 from nbplane.kernels.base import (
     ExecutionState,
     KernelActivity,
@@ -27,7 +27,7 @@ from nbplane.kernels.base import (
     LaunchRequest,
 )
 from nbplane.scope import Scope
-from nbplane.store import kernels_repo
+from nbplane.store import identities_repo, kernels_repo
 from nbplane.store.db import Database
 from nbplane.store.kernels_repo import StoredKernel
 from nbplane.store.tables import KernelStatus
@@ -79,7 +79,11 @@ class KernelService:
         workspace_dir: WorkspaceDir,
         node_id: str = "local",
         clock: Callable[[], datetime] = _utcnow,
+        identity_base: int | None = None,
     ) -> None:
+        """`identity_base`: allocate each workspace its own uid (from this number up) for its kernels to run
+        as; None when the backend does not switch users."""
+        self._identity_base = identity_base
         self._db = db
         self._backend = backend
         self._workspace_dir = workspace_dir
@@ -165,6 +169,7 @@ class KernelService:
             kernel_name=name,
             cwd=str(cwd),
             env={**kernel_env(requested_env), "JPY_SESSION_NAME": path or ""},
+            run_as=await self._identity(scope),
         )
         record = await self._backend.start(request)
         try:
@@ -189,6 +194,25 @@ class KernelService:
         if activity is None:
             activity = KernelActivity(ExecutionState.DEAD, self._clock(), 0, "the kernel ended right after it started")
         return KernelView(record.kernel_id, record.kernel_name, activity)
+
+    async def _identity(self, scope: Scope) -> tuple[int, int] | None:
+        """The workspace's own uid (= gid), allocated on its first kernel and kept for good."""
+        if self._identity_base is None:
+            return None
+        for _ in range(10):
+            async with self._db.read() as db:
+                uid = await identities_repo.find_uid(db, scope.instance_id, scope.workspace_key)
+            if uid is not None:
+                return uid, uid
+            try:
+                async with self._db.write() as db:
+                    uid = await identities_repo.allocate_uid(
+                        db, scope.instance_id, scope.workspace_key, self._identity_base
+                    )
+                return uid, uid
+            except AlreadyExistsError:
+                continue
+        raise BackendError("could not allocate an OS identity for the workspace's kernels")
 
     async def stop(
         self, kernel_id: str, *, status: KernelStatus = KernelStatus.STOPPED, reason: str | None = None

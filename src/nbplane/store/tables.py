@@ -162,6 +162,25 @@ class KernelRow(Base):
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class KernelIdentityRow(Base):
+    """The OS identity (uid = gid) a workspace's local kernels run as when the server isolates them; one per
+    workspace, never shared, so one workspace's kernels cannot read another's files or connection files."""
+
+    __tablename__ = "kernel_identities"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["instance_id", "workspace_key"],
+            ["workspaces.instance_id", "workspaces.key"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    instance_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workspace_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uid: Mapped[int] = mapped_column(Integer, unique=True)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SessionRow(Base):
     """A notebook session. At most one per (instance, workspace, path); NULL paths are not unique."""
 
