@@ -1,66 +1,29 @@
-"""Application factory: builds the ASGI app and, in its lifespan, every collaborator it needs."""
+"""Application factory: builds the ASGI app; its lifespan gets the services from `build_services()` and
+runs their lifecycle (reconcile, upload purging, stopping kernels)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
-from pathlib import Path
 
 from fastapi import FastAPI
 
 from nbplane import __version__
-from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions
+from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions, workspaces
 from nbplane.api import errors as api_errors
 from nbplane.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from nbplane.auth.authenticator import (
-    Authenticator,
-    OpenAuthenticator,
-    RateLimitedAuthenticator,
-    SignatureAuthenticator,
-)
-from nbplane.auth.ratelimit import TokenBucketLimiter
-from nbplane.auth.session_tokens import SessionTokenIssuer
-from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
-from nbplane.contents import ContentLimits, ContentService
-from nbplane.idempotency import RetryTokens
+from nbplane.api.unserved import UnservedOperations
+from nbplane.auth.authenticator import Authenticator
+from nbplane.bootstrap import BootstrapInfo
+from nbplane.contents import ContentService
 from nbplane.kernels.base import KernelBackend
-from nbplane.kernels.local import LocalKernelBackend
-from nbplane.scope import Scope
-from nbplane.services import Services
-from nbplane.sessions.kernels import KernelService
-from nbplane.sessions.service import SessionService
+from nbplane.services import build_services
 from nbplane.settings import Settings
-from nbplane.store.db import Database
 
 log = logging.getLogger(__name__)
-
-
-def workspace_dir(data_dir: Path) -> Callable[[Scope], Path]:
-    """Where a workspace's files live (and where its kernels start)."""
-
-    def resolve(scope: Scope) -> Path:
-        return data_dir / "workspaces" / scope.instance_id / scope.workspace_key
-
-    return resolve
-
-
-def content_service(settings: Settings, sessions: SessionService) -> ContentService:
-    """Contents live where the workspace's kernels start, so notebooks and kernels see one tree."""
-    limits = ContentLimits(
-        max_upload_bytes=settings.upload_max_bytes,
-        max_chunks=settings.upload_max_chunks,
-        upload_ttl_seconds=settings.upload_ttl_seconds,
-    )
-
-    async def follow(instance_id: str, workspace_key: str, old_path: str, new_path: str) -> None:
-        await sessions.follow_rename(Scope(instance_id, workspace_key), old_path, new_path)
-
-    return ContentService(settings.data_dir / "workspaces", settings.data_dir / "uploads", limits, on_renamed=follow)
 
 
 async def _purge_uploads(contents: ContentService, every: float) -> None:
@@ -73,28 +36,6 @@ async def _purge_uploads(contents: ContentService, every: float) -> None:
         await asyncio.sleep(every)
 
 
-def build_authenticator(settings: Settings, db: Database) -> Authenticator:
-    """Signature/token verification (or none with `insecure_no_auth`), rate limited per principal."""
-    authenticator: Authenticator
-    if settings.insecure_no_auth:
-        log.warning("authentication is OFF (--insecure-no-auth): every request is accepted")
-        authenticator = OpenAuthenticator()
-    else:
-        authenticator = SignatureAuthenticator(db, SessionTokenIssuer(session_signing_key(settings.data_dir)))
-    if settings.rate_limit_per_second > 0:
-        limiter = TokenBucketLimiter(settings.rate_limit_per_second, max(1, settings.rate_limit_burst))
-        authenticator = RateLimitedAuthenticator(authenticator, limiter)
-    return authenticator
-
-
-def node_id(data_dir: Path) -> str:
-    """This server's stable identity among servers sharing one database (kept in its data dir)."""
-    path = data_dir / "node_id"
-    if not path.exists():
-        path.write_text(uuid.uuid4().hex)
-    return path.read_text().strip()
-
-
 def create_app(
     settings: Settings,
     *,
@@ -104,39 +45,12 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url)
-        await db.migrate()
-        info = await ensure_bootstrap(settings.data_dir, db)
-        kernels = kernel_backend or LocalKernelBackend(
-            settings.data_dir / "runtime",
-            default_kernel_name=settings.default_kernel_name,
-            start_timeout=settings.kernel_start_timeout,
-            restart_limit=settings.kernel_restart_limit,
-            replay_max_messages=settings.kernel_replay_max_messages,
-            replay_max_bytes=settings.kernel_replay_max_bytes,
-        )
-        session_service = SessionService(
-            db,
-            kernels,
-            workspace_dir=workspace_dir(settings.data_dir),
-            wait_timeout=settings.kernel_start_timeout + 30,
-            node_id=node_id(settings.data_dir),
-        )
+        services = await build_services(settings, kernel_backend=kernel_backend, authenticator=authenticator)
+        session_service, contents_service, db = services.sessions, services.contents, services.db
         await session_service.reconcile_on_start()
-        contents_service = content_service(settings, session_service)
         purger = asyncio.create_task(_purge_uploads(contents_service, min(3600.0, settings.upload_ttl_seconds / 2)))
-        app.state.services = Services(
-            settings=settings,
-            db=db,
-            kernels=kernels,
-            sessions=session_service,
-            contents=contents_service,
-            retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
-            authenticator=authenticator or build_authenticator(settings, db),
-            workspace_kernels=KernelService(db, kernels, session_service),
-        )
-        app.state.bootstrap = info
+        app.state.services = services
+        app.state.bootstrap = info = services.bootstrap
         if on_ready is not None:
             on_ready(info)
         try:
@@ -164,6 +78,8 @@ def create_app(
     app.include_router(kernelspecs.router)
     app.include_router(kernels.router)
     app.include_router(kernel_ws.router)
+    app.include_router(workspaces.router)
+    app.state.unserved = UnservedOperations(app.routes)  # after every router: it reads what is routed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
