@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, WebSocketRoute
 
 from nbplane.api import urls
 
@@ -68,12 +68,14 @@ def load_operations() -> list[Operation]:
 
 
 def _routed(routes: list[BaseRoute], op: Operation) -> bool:
+    """Whether some HTTP route (or included router) takes this method and path."""
     scope = {"type": "http", "method": op.method, "path": op.sample_path(), "root_path": ""}
     for route in routes:
-        if isinstance(route, Route):
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return True
+        if isinstance(route, WebSocketRoute):
+            continue
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return True
     return False
 
 
