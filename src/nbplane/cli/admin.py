@@ -320,6 +320,11 @@ def create_token(
             user = await credentials.get_user(session, acting)
             if user is None or user.tenancy_id != instance.tenancy_id:
                 raise click.ClickException(f"User {acting} does not exist in the instance's tenancy.")
+            if not await workspaces_repo.permissions_of(session, instance_id, workspace_key, acting):
+                raise click.ClickException(
+                    f"User {acting} has no permission on workspace {workspace_key}; "
+                    "grant one first (nbplane admin grant), or the token would reach nothing."
+                )
             credentials.add_api_token(
                 session,
                 token_id=minted.token_id,
