@@ -104,14 +104,14 @@ class WorkspaceService:
         """The workspaces of an instance the principal holds a grant on, keyset-paginated."""
         order = query.order
         cursor = PageCursor.decode(query.page, query.sort_by, order) if query.page is not None else None
-        if query.is_private_network_enabled:  # nbplane has no private networks
-            return Page()
         by_name = query.sort_by is SortBy.DISPLAY_NAME
         after: tuple[object, str] | None = None
         if cursor is not None:
-            after = (cursor.value if by_name else datetime.fromisoformat(cursor.value), cursor.key)
+            after = (cursor.value if by_name else _page_time(cursor.value), cursor.key)
         async with self._db.read() as session:
             await access.visible_instance(session, principal, instance_id, tenant_id=tenant_id)
+            if query.is_private_network_enabled:  # nbplane has no private networks
+                return Page()
             rows = await workspaces_repo.page(
                 session,
                 instance_id,
@@ -402,6 +402,16 @@ class WorkspaceService:
                     row.lifecycle_details = details[:2000]
         except Exception:
             log.exception("could not mark workspace %s as FAILED", scope)
+
+
+def _page_time(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidInputError("Invalid page token; pass the opc-next-page value unchanged.")
+    return when
 
 
 def _encode_grantee_page(last: Grantee, order: SortOrder) -> str:

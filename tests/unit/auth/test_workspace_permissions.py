@@ -257,3 +257,30 @@ async def test_an_api_token_of_a_user_without_a_grant_reaches_nothing(
     url = f"{API}/{signed_app.info.instance_id}/workspaces/{setup['key']}/notebook/api/sessions"
     denied = await signed_app.client.get(url, headers={"authorization": f"token {minted.plaintext}"})
     assert denied.status_code == 404 and denied.json()["code"] == "NotAuthorizedOrNotFound"
+
+
+async def test_another_tenancy_sees_no_workspace_api_of_this_one(
+    signed_app: SignedApp, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    from .test_isolation import _second_tenancy
+
+    outsider = await _second_tenancy(signed_app, tmp_path)
+    instance = signed_app.info.instance_id
+    base = f"{API}/{instance}/workspaces"
+    ghost = f"{API}/ocid1.aidataplatform.oc1..aaaaghost/workspaces"
+    for method, path, body in [
+        ("GET", "", None),
+        ("POST", "", {"displayName": "intruder"}),
+        ("GET", f"/{setup['key']}", None),
+        ("PUT", f"/{setup['key']}", {"displayName": "x"}),
+        ("DELETE", f"/{setup['key']}", None),
+        ("GET", f"/{setup['key']}/permissions", None),
+    ]:
+        theirs = await _call(signed_app, outsider, method, base + path, body)
+        nothing = await _call(signed_app, outsider, method, ghost + path, body)
+        assert theirs.status_code == nothing.status_code == 404, (method, path, theirs.text)
+    listed = await _call(signed_app, signed_app.signer, "GET", base)
+    assert "intruder" not in {w["displayName"] for w in listed.json()["items"]}
+    # the datalake-tenant-id header can only narrow what a caller sees
+    other_tenant = sign(signed_app.signer, "GET", base, headers={"datalake-tenant-id": outsider.api_key.split("/")[0]})
+    assert (await signed_app.send(other_tenant)).status_code == 404

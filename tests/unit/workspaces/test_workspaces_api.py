@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nbplane.workspaces.models import PageCursor, SortBy, SortOrder
 from tests.unit.conftest import InProcess
 
 
@@ -63,7 +64,8 @@ async def test_list_filters_sorts_and_pages(inproc: InProcess) -> None:
     assert everything[-1]["type"] == "DEFAULT"
 
     by_name = (await inproc.client.get(base(inproc), params={"sortBy": "displayName"})).json()["items"]
-    assert [w["displayName"] for w in by_name] == sorted(w["displayName"] for w in everything)
+    # the database's collation decides between cases; these four sort alike in all of them
+    assert [w["displayName"] for w in by_name if w["displayName"] in names] == ["Alpha", "alphabet", "beta", "gamma"]
     contains = await inproc.client.get(base(inproc), params={"displayNameContains": "ALPHA", "sortBy": "displayName"})
     assert [w["displayName"] for w in contains.json()["items"]] == ["Alpha", "alphabet"]
     exact = await inproc.client.get(base(inproc), params={"displayName": "gamma"})
@@ -91,6 +93,9 @@ async def test_list_filters_sorts_and_pages(inproc: InProcess) -> None:
             assert page[0].isalpha() and page
         assert paged == full, sort
 
+    forged = PageCursor(SortBy.TIME_CREATED, SortOrder.DESC, "not a time", "k").encode()
+    bad = await inproc.client.get(base(inproc), params={"page": forged})
+    assert bad.status_code == 400 and bad.json()["code"] == "InvalidParameter"
     token = (await inproc.client.get(base(inproc), params={"limit": 1})).headers["opc-next-page"]
     other_sort = await inproc.client.get(base(inproc), params={"limit": 1, "page": token, "sortBy": "displayName"})
     assert other_sort.status_code == 400 and other_sort.json()["code"] == "InvalidParameter"
