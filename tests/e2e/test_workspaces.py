@@ -114,6 +114,9 @@ def test_cli_workspace_commands(server: Server) -> None:
     assert "opc-next-page" not in page2["headers"]
     typed = cli_json(server.cli("workspace", "list", "--type", "DEFAULT", check=True))
     assert [w["key"] for w in typed["data"]["items"]] == ["default"]
+    # the CLI's default auth, a session token, reaches the same workspaces
+    by_token = cli_json(server.cli("workspace", "list", "--sort-by", "displayName", auth="security_token", check=True))
+    assert {key, second["key"], "default"} <= {w["key"] for w in by_token["data"]["items"]}
 
     got = cli_json(server.cli("workspace", "get", key, check=True))
     assert got["data"]["displayName"] == "cli-a"
