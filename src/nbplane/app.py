@@ -1,11 +1,12 @@
 """Application factory: builds the ASGI app; its lifespan gets the services from `build_services()` and
-runs their lifecycle (reconcile, upload purging, stopping kernels)."""
+runs their lifecycle (kernel adoption, upload purging, culling, stopping or letting go of kernels)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ from nbplane.auth.authenticator import Authenticator
 from nbplane.bootstrap import BootstrapInfo
 from nbplane.contents import ContentService
 from nbplane.kernels.base import KernelBackend
+from nbplane.kernels.service import AdoptionReport
 from nbplane.services import build_services
 from nbplane.settings import Settings
 
@@ -36,31 +38,52 @@ async def _purge_uploads(contents: ContentService, every: float) -> None:
         await asyncio.sleep(every)
 
 
+def stop_kernels_on_exit(mode: str, exit_signal: int | None) -> bool:
+    """Whether a clean stop stops the kernels. `auto`: a service manager's SIGTERM (a deploy, a rolling
+    restart) keeps them for the next start; Ctrl-C (SIGINT) or any other stop ends them."""
+    if mode in ("keep", "stop"):
+        return mode == "stop"
+    return exit_signal != signal.SIGTERM
+
+
 def create_app(
     settings: Settings,
     *,
     kernel_backend: KernelBackend | None = None,
     authenticator: Authenticator | None = None,
-    on_ready: Callable[[BootstrapInfo], None] | None = None,
+    on_ready: Callable[[BootstrapInfo, AdoptionReport], None] | None = None,
+    exit_signal: Callable[[], int | None] = lambda: None,
+    on_stopping: Callable[[bool, int], None] | None = None,
 ) -> FastAPI:
+    """`exit_signal` tells the lifespan which signal stopped the server (see `stop_kernels_on_exit`);
+    `on_stopping(stop_kernels, count)` is called before kernels are stopped or let go."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, kernel_backend=kernel_backend, authenticator=authenticator)
-        session_service, contents_service, db = services.sessions, services.contents, services.db
-        await session_service.reconcile_on_start()
-        purger = asyncio.create_task(_purge_uploads(contents_service, min(3600.0, settings.upload_ttl_seconds / 2)))
+        report = await services.kernels.adopt_on_start()
+        background = [
+            asyncio.create_task(_purge_uploads(services.contents, min(3600.0, settings.upload_ttl_seconds / 2)))
+        ]
+        if services.cull_policy.enabled:
+            background.append(asyncio.create_task(services.culler.run_forever()))
         app.state.services = services
-        app.state.bootstrap = info = services.bootstrap
+        app.state.bootstrap = services.bootstrap
+        app.state.adoption = report
         if on_ready is not None:
-            on_ready(info)
+            on_ready(services.bootstrap, report)
         try:
             yield
         finally:
-            purger.cancel()
+            for task in background:
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await purger
-            await session_service.stop_all_kernels()
-            await db.dispose()
+                await asyncio.gather(*background, return_exceptions=True)
+            stop = stop_kernels_on_exit(settings.kernels_on_stop, exit_signal())
+            if on_stopping is not None:
+                on_stopping(stop, len(await services.backend.kernel_ids()))
+            await services.kernels.close(stop_kernels=stop)
+            await services.db.dispose()
 
     app = FastAPI(
         title="nbplane",

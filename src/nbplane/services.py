@@ -20,10 +20,11 @@ from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_k
 from nbplane.contents import ContentLimits, ContentService, LocalContentStorage
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
+from nbplane.kernels.culling import Culler, CullPolicy
 from nbplane.kernels.local import LocalKernelBackend
+from nbplane.kernels.service import KernelService
 from nbplane.layout import DataLayout
 from nbplane.scope import Scope
-from nbplane.sessions.kernels import KernelService
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
@@ -39,12 +40,14 @@ class Services:
     layout: DataLayout
     db: Database
     bootstrap: BootstrapInfo
-    kernels: KernelBackend
+    backend: KernelBackend
+    kernels: KernelService
     sessions: SessionService
     contents: ContentService
     retry_tokens: RetryTokens
     authenticator: Authenticator
-    workspace_kernels: KernelService
+    cull_policy: CullPolicy
+    culler: Culler
     workspaces: WorkspaceService
 
 
@@ -95,38 +98,42 @@ async def build_services(
     authenticator: Authenticator | None = None,
 ) -> Services:
     """Migrate the database, make the first-run records, and wire every service. The caller owns their
-    lifecycle (reconcile, background tasks, stopping kernels, disposing the database)."""
+    lifecycle (adopting kernels, background tasks, stopping kernels, disposing the database)."""
     layout = DataLayout(settings.data_dir)
     layout.root.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     await db.migrate()
     info = await ensure_bootstrap(settings.data_dir, db)
-    kernels = kernel_backend or LocalKernelBackend(
+    backend = kernel_backend or LocalKernelBackend(
         layout.runtime,
         default_kernel_name=settings.default_kernel_name,
         start_timeout=settings.kernel_start_timeout,
+        adopt_timeout=settings.kernel_adopt_timeout,
         restart_limit=settings.kernel_restart_limit,
         replay_max_messages=settings.kernel_replay_max_messages,
         replay_max_bytes=settings.kernel_replay_max_bytes,
+        env_passthrough=settings.kernel_env_passthrough,
     )
-    sessions = SessionService(
-        db,
-        kernels,
-        workspace_dir=layout.workspace_dir,
-        wait_timeout=settings.kernel_start_timeout + 30,
-        node_id=node_id(layout),
+    kernels = KernelService(db, backend, workspace_dir=layout.workspace_dir, node_id=node_id(layout))
+    sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
+    policy = CullPolicy(
+        idle_timeout=settings.cull_idle_timeout,
+        busy_timeout=settings.cull_busy_timeout,
+        cull_connected=settings.cull_connected,
+        interval=settings.cull_interval,
     )
-    workspace_kernels = KernelService(db, kernels, sessions)
     return Services(
         settings=settings,
         layout=layout,
         db=db,
         bootstrap=info,
+        backend=backend,
         kernels=kernels,
         sessions=sessions,
         contents=content_service(settings, layout, sessions),
         retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
         authenticator=authenticator or build_authenticator(settings, db),
-        workspace_kernels=workspace_kernels,
-        workspaces=WorkspaceService(db, layout, runtime_teardown(sessions, workspace_kernels)),
+        cull_policy=policy,
+        culler=Culler(kernels, policy),
+        workspaces=WorkspaceService(db, layout, runtime_teardown(sessions, kernels)),
     )

@@ -7,8 +7,8 @@ runtime can be rewired here alone.
 from __future__ import annotations
 
 from nbplane.errors import NotFoundError
+from nbplane.kernels.service import KernelService
 from nbplane.scope import Scope
-from nbplane.sessions.kernels import KernelService
 from nbplane.sessions.models import ListSessionsQuery
 from nbplane.sessions.service import SessionService
 from nbplane.workspaces.service import Teardown

@@ -1,4 +1,4 @@
-"""Migration 0004 keeps today's access: every user of an instance's tenancy administers its workspaces."""
+"""Migration 0005 keeps today's access: every user of an instance's tenancy administers its workspaces."""
 
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ async def test_existing_workspaces_get_their_tenancys_users_as_administrators(da
     db = Database(database_url)
     try:
 
-        def to_0003(connection: Connection) -> None:
-            command.upgrade(alembic_config(connection), "0003")
+        def to_0004(connection: Connection) -> None:
+            command.upgrade(alembic_config(connection), "0004")
             for statement in _ROWS:
                 connection.execute(text(statement))
 
         async with db._write_engine.connect() as conn:
-            await conn.run_sync(to_0003)
+            await conn.run_sync(to_0004)
             await conn.commit()
         await db.migrate()
         async with db.read() as session:

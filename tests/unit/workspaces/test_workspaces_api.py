@@ -149,8 +149,9 @@ async def test_delete_stops_kernels_deletes_sessions_and_keeps_the_files(inproc:
     assert refused.status_code == 412
     assert (await inproc.client.delete(f"{base(inproc)}/{key}", headers={"if-match": etag})).status_code == 204
 
-    assert not inproc.kernels.is_alive(session["kernel"]["id"]) and not inproc.kernels.is_alive(lone_kernel)
-    assert inproc.kernels.is_alive(default_session.json()["kernel"]["id"])  # other workspaces untouched
+    assert not await inproc.kernels.is_alive(session["kernel"]["id"])
+    assert not await inproc.kernels.is_alive(lone_kernel)
+    assert await inproc.kernels.is_alive(default_session.json()["kernel"]["id"])  # other workspaces untouched
     assert (await inproc.client.get(f"{base(inproc)}/{key}")).status_code == 404
     assert (await inproc.client.get(f"{api}/sessions")).status_code == 404
     assert not (inproc.data_dir / "workspaces" / inproc.instance_id / key).exists()

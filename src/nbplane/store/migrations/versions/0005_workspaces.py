@@ -4,8 +4,8 @@ Existing workspaces keep today's access: every user of the instance's tenancy be
 Columns are added with plain ADD COLUMN (no batch copy): on SQLite a table copy would drop `workspaces`
 and, with foreign keys on, cascade to its sessions, kernels and tokens.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
