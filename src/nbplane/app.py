@@ -1,4 +1,5 @@
-"""Application factory: builds the ASGI app and, in its lifespan, every collaborator it needs."""
+"""Application factory: builds the ASGI app; its lifespan gets the services from `build_services()` and
+runs their lifecycle (kernel adoption, upload purging, culling, stopping or letting go of kernels)."""
 
 from __future__ import annotations
 
@@ -6,65 +7,27 @@ import asyncio
 import contextlib
 import logging
 import signal
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
-from pathlib import Path
 
 from fastapi import FastAPI
 
 from nbplane import __version__
-from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions
+from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions, workspaces
 from nbplane.api import errors as api_errors
 from nbplane.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from nbplane.auth.authenticator import (
-    Authenticator,
-    OpenAuthenticator,
-    RateLimitedAuthenticator,
-    SignatureAuthenticator,
-)
-from nbplane.auth.ratelimit import TokenBucketLimiter
-from nbplane.auth.session_tokens import SessionTokenIssuer
-from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
-from nbplane.contents import ContentLimits, ContentService
-from nbplane.files import secure_data_dir, write_private
-from nbplane.idempotency import RetryTokens
+from nbplane.api.unserved import UnservedOperations
+from nbplane.auth.authenticator import Authenticator
+from nbplane.bootstrap import BootstrapInfo
+from nbplane.contents import ContentService
+from nbplane.files import secure_data_dir
 from nbplane.kernels.base import KernelBackend
-from nbplane.kernels.culling import Culler, CullPolicy
-from nbplane.kernels.isolation import Isolation, resolve_isolation
-from nbplane.kernels.local import LocalKernelBackend
-from nbplane.kernels.service import AdoptionReport, KernelService
-from nbplane.scope import Scope
-from nbplane.services import Services
-from nbplane.sessions.service import SessionService
+from nbplane.kernels.isolation import Isolation
+from nbplane.kernels.service import AdoptionReport
+from nbplane.services import build_services
 from nbplane.settings import Settings
-from nbplane.store.db import Database
 
 log = logging.getLogger(__name__)
-
-
-def workspace_dir(data_dir: Path) -> Callable[[Scope], Path]:
-    """Where a workspace's files live (and where its kernels start)."""
-
-    def resolve(scope: Scope) -> Path:
-        return data_dir / "workspaces" / scope.instance_id / scope.workspace_key
-
-    return resolve
-
-
-def content_service(settings: Settings, sessions: SessionService) -> ContentService:
-    """Contents live where the workspace's kernels start, so notebooks and kernels see one tree."""
-    limits = ContentLimits(
-        max_upload_bytes=settings.upload_max_bytes,
-        max_chunks=settings.upload_max_chunks,
-        upload_ttl_seconds=settings.upload_ttl_seconds,
-    )
-
-    async def follow(instance_id: str, workspace_key: str, old_path: str, new_path: str) -> None:
-        await sessions.follow_rename(Scope(instance_id, workspace_key), old_path, new_path)
-
-    return ContentService(settings.data_dir / "workspaces", settings.data_dir / "uploads", limits, on_renamed=follow)
 
 
 async def _purge_uploads(contents: ContentService, every: float) -> None:
@@ -75,28 +38,6 @@ async def _purge_uploads(contents: ContentService, every: float) -> None:
         except Exception:
             log.exception("purging expired uploads failed")
         await asyncio.sleep(every)
-
-
-def build_authenticator(settings: Settings, db: Database) -> Authenticator:
-    """Signature/token verification (or none with `insecure_no_auth`), rate limited per principal."""
-    authenticator: Authenticator
-    if settings.insecure_no_auth:
-        log.warning("authentication is OFF (--insecure-no-auth): every request is accepted")
-        authenticator = OpenAuthenticator()
-    else:
-        authenticator = SignatureAuthenticator(db, SessionTokenIssuer(session_signing_key(settings.data_dir)))
-    if settings.rate_limit_per_second > 0:
-        limiter = TokenBucketLimiter(settings.rate_limit_per_second, max(1, settings.rate_limit_burst))
-        authenticator = RateLimitedAuthenticator(authenticator, limiter)
-    return authenticator
-
-
-def node_id(data_dir: Path) -> str:
-    """This server's stable identity among servers sharing one database (kept in its data dir)."""
-    path = data_dir / "node_id"
-    if not path.exists():
-        write_private(path, uuid.uuid4().hex)
-    return path.read_text().strip()
 
 
 def stop_kernels_on_exit(mode: str, exit_signal: int | None) -> bool:
@@ -121,65 +62,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url)
-        await db.migrate()
-        info = await ensure_bootstrap(settings.data_dir, db)
-        isolation, isolation_warning = resolve_isolation(
-            settings.kernel_isolation, data_dir=settings.data_dir, uid_base=settings.kernel_uid_base
-        )
-        if isolation_warning:
-            log.warning("kernel isolation: %s", isolation_warning)
-        backend = kernel_backend or LocalKernelBackend(
-            settings.data_dir / "runtime",
-            default_kernel_name=settings.default_kernel_name,
-            start_timeout=settings.kernel_start_timeout,
-            adopt_timeout=settings.kernel_adopt_timeout,
-            restart_limit=settings.kernel_restart_limit,
-            replay_max_messages=settings.kernel_replay_max_messages,
-            replay_max_bytes=settings.kernel_replay_max_bytes,
-            env_passthrough=settings.kernel_env_passthrough,
-            isolation=isolation,
-        )
-        switches_user = kernel_backend is None and isolation.switches_user
-        kernel_service = KernelService(
-            db,
-            backend,
-            workspace_dir=workspace_dir(settings.data_dir),
-            node_id=node_id(settings.data_dir),
-            identity_base=settings.kernel_uid_base if switches_user else None,
-        )
-        report = await kernel_service.adopt_on_start()
-        session_service = SessionService(db, kernel_service, wait_timeout=settings.kernel_start_timeout + 30)
-        contents_service = content_service(settings, session_service)
-        policy = CullPolicy(
-            idle_timeout=settings.cull_idle_timeout,
-            busy_timeout=settings.cull_busy_timeout,
-            cull_connected=settings.cull_connected,
-            interval=settings.cull_interval,
-        )
-        culler = Culler(kernel_service, policy)
+        services = await build_services(settings, kernel_backend=kernel_backend, authenticator=authenticator)
+        report = await services.kernels.adopt_on_start()
         background = [
-            asyncio.create_task(_purge_uploads(contents_service, min(3600.0, settings.upload_ttl_seconds / 2)))
+            asyncio.create_task(_purge_uploads(services.contents, min(3600.0, settings.upload_ttl_seconds / 2)))
         ]
-        if policy.enabled:
-            background.append(asyncio.create_task(culler.run_forever()))
-        app.state.services = Services(
-            settings=settings,
-            db=db,
-            backend=backend,
-            kernels=kernel_service,
-            sessions=session_service,
-            contents=contents_service,
-            retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
-            authenticator=authenticator or build_authenticator(settings, db),
-            culler=culler,
-        )
-        app.state.bootstrap = info
+        if services.cull_policy.enabled:
+            background.append(asyncio.create_task(services.culler.run_forever()))
+        app.state.services = services
+        app.state.bootstrap = services.bootstrap
         app.state.adoption = report
         secure_data_dir(settings.data_dir)
         if on_ready is not None:
-            on_ready(info, report, isolation, isolation_warning)
+            on_ready(services.bootstrap, report, services.isolation, services.isolation_warning)
         try:
             yield
         finally:
@@ -189,9 +84,9 @@ def create_app(
                 await asyncio.gather(*background, return_exceptions=True)
             stop = stop_kernels_on_exit(settings.kernels_on_stop, exit_signal())
             if on_stopping is not None:
-                on_stopping(stop, len(await backend.kernel_ids()))
-            await kernel_service.close(stop_kernels=stop)
-            await db.dispose()
+                on_stopping(stop, len(await services.backend.kernel_ids()))
+            await services.kernels.close(stop_kernels=stop)
+            await services.db.dispose()
 
     app = FastAPI(
         title="nbplane",
@@ -209,6 +104,8 @@ def create_app(
     app.include_router(kernelspecs.router)
     app.include_router(kernels.router)
     app.include_router(kernel_ws.router)
+    app.include_router(workspaces.router)
+    app.state.unserved = UnservedOperations(app.routes)  # after every router: it reads what is routed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -17,11 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from nbplane.auth.keys import generate_rsa_keypair, load_private_key
 from nbplane.files import write_private
+from nbplane.layout import DataLayout
 from nbplane.store import directory
 from nbplane.store.db import Database
+from nbplane.workspaces.models import DEFAULT_WORKSPACE_KEY
+from nbplane.workspaces.provisioning import provision_instance
 
 PROFILE = "DEFAULT"
-DEFAULT_WORKSPACE = "default"
 REGION = "us-ashburn-1"
 
 
@@ -63,7 +65,7 @@ def session_signing_key(data_dir: Path) -> rsa.RSAPrivateKey:
     Several servers sharing one PostgreSQL database must share this file too, or each only accepts its own
     session tokens. Creation is race-free: the first writer wins, everyone reads the same file.
     """
-    keys = data_dir / "keys"
+    keys = DataLayout(data_dir).keys
     keys.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = keys / "session_signing_key.pem"
     if not path.exists():
@@ -79,7 +81,7 @@ def session_signing_key(data_dir: Path) -> rsa.RSAPrivateKey:
 
 
 def bootstrap_file(data_dir: Path) -> Path:
-    return data_dir / "bootstrap.json"
+    return DataLayout(data_dir).bootstrap_file
 
 
 def load_bootstrap(data_dir: Path) -> BootstrapInfo | None:
@@ -95,7 +97,7 @@ async def ensure_bootstrap(data_dir: Path, db: Database) -> BootstrapInfo:
     data_dir.mkdir(parents=True, exist_ok=True)
     info = load_bootstrap(data_dir)
     if info is None:
-        keys = data_dir / "keys"
+        keys = DataLayout(data_dir).keys
         keys.mkdir(mode=0o700, exist_ok=True)
         pair = generate_rsa_keypair()
         key_file = keys / "api_key.pem"
@@ -107,10 +109,10 @@ async def ensure_bootstrap(data_dir: Path, db: Database) -> BootstrapInfo:
             user_id=new_ocid("user"),
             fingerprint=pair.fingerprint,
             instance_id=new_ocid("aidataplatform"),
-            workspace_key=DEFAULT_WORKSPACE,
+            workspace_key=DEFAULT_WORKSPACE_KEY,
             key_file=str(key_file),
             public_key_file=str(public_file),
-            oci_config=str(data_dir / "oci" / "config"),
+            oci_config=str(DataLayout(data_dir).oci_config),
             profile=PROFILE,
         )
         write_oci_profile(
@@ -137,7 +139,8 @@ async def _ensure_rows(db: Database, info: BootstrapInfo) -> None:
         directory.add_tenancy(session, info.tenancy_id, "local")
         await session.flush()
         directory.add_user(session, info.user_id, info.tenancy_id, "local-admin")
-        directory.add_instance(session, info.instance_id, info.tenancy_id, "local")
         await session.flush()
         directory.add_api_key(session, info.user_id, info.fingerprint, public_pem)
-        directory.add_workspace(session, info.instance_id, info.workspace_key, "Default workspace")
+        await provision_instance(
+            session, info.instance_id, info.tenancy_id, "local", administrators=[info.user_id], actor="bootstrap"
+        )

@@ -1,28 +1,158 @@
-"""The collaborators one running server is made of, built once in the app's lifespan."""
+"""The composition root: `build_services()` makes every collaborator of one running server, once, in the
+app's lifespan. Nothing else constructs services, and nothing changes them afterwards."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
-from nbplane.auth.authenticator import Authenticator
-from nbplane.contents.service import ContentService
+from nbplane.auth.authenticator import (
+    Authenticator,
+    OpenAuthenticator,
+    RateLimitedAuthenticator,
+    SignatureAuthenticator,
+)
+from nbplane.auth.ratelimit import TokenBucketLimiter
+from nbplane.auth.session_tokens import SessionTokenIssuer
+from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
+from nbplane.contents import ContentLimits, ContentService, LocalContentStorage
+from nbplane.files import write_private
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
-from nbplane.kernels.culling import Culler
+from nbplane.kernels.culling import Culler, CullPolicy
+from nbplane.kernels.isolation import Isolation, resolve_isolation
+from nbplane.kernels.local import LocalKernelBackend
 from nbplane.kernels.service import KernelService
+from nbplane.layout import DataLayout
+from nbplane.scope import Scope
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
+from nbplane.workspaces import WorkspaceService
+from nbplane.workspaces.teardown import runtime_teardown
+
+log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
+    layout: DataLayout
     db: Database
+    bootstrap: BootstrapInfo
     backend: KernelBackend
     kernels: KernelService
     sessions: SessionService
     contents: ContentService
     retry_tokens: RetryTokens
     authenticator: Authenticator
+    cull_policy: CullPolicy
     culler: Culler
+    workspaces: WorkspaceService
+    isolation: Isolation
+    isolation_warning: str | None
+
+
+def content_service(settings: Settings, layout: DataLayout, sessions: SessionService) -> ContentService:
+    """Contents live where the workspace's kernels start, so notebooks and kernels see one tree."""
+    limits = ContentLimits(
+        max_upload_bytes=settings.upload_max_bytes,
+        max_chunks=settings.upload_max_chunks,
+        upload_ttl_seconds=settings.upload_ttl_seconds,
+    )
+
+    async def follow(instance_id: str, workspace_key: str, old_path: str, new_path: str) -> None:
+        await sessions.follow_rename(Scope(instance_id, workspace_key), old_path, new_path)
+
+    def storage(instance_id: str, workspace_key: str) -> LocalContentStorage:
+        lock = layout.staging / "locks" / instance_id / f"{workspace_key}.lock"
+        return LocalContentStorage(layout.workspace_dir(Scope(instance_id, workspace_key)), lock_path=lock)
+
+    return ContentService(layout.workspaces, layout.staging, limits, on_renamed=follow, storage_factory=storage)
+
+
+def build_authenticator(settings: Settings, db: Database) -> Authenticator:
+    """Signature/token verification (or none with `insecure_no_auth`), rate limited per principal."""
+    authenticator: Authenticator
+    if settings.insecure_no_auth:
+        log.warning("authentication is OFF (--insecure-no-auth): every request is accepted")
+        authenticator = OpenAuthenticator()
+    else:
+        authenticator = SignatureAuthenticator(db, SessionTokenIssuer(session_signing_key(settings.data_dir)))
+    if settings.rate_limit_per_second > 0:
+        limiter = TokenBucketLimiter(settings.rate_limit_per_second, max(1, settings.rate_limit_burst))
+        authenticator = RateLimitedAuthenticator(authenticator, limiter)
+    return authenticator
+
+
+def node_id(layout: DataLayout) -> str:
+    """This server's stable identity among servers sharing one database (kept in its data dir)."""
+    path = layout.node_id_file
+    if not path.exists():
+        write_private(path, uuid.uuid4().hex)
+    return path.read_text().strip()
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    kernel_backend: KernelBackend | None = None,
+    authenticator: Authenticator | None = None,
+) -> Services:
+    """Migrate the database, make the first-run records, and wire every service. The caller owns their
+    lifecycle (adopting kernels, background tasks, stopping kernels, disposing the database)."""
+    layout = DataLayout(settings.data_dir)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    await db.migrate()
+    info = await ensure_bootstrap(settings.data_dir, db)
+    isolation, isolation_warning = resolve_isolation(
+        settings.kernel_isolation, data_dir=settings.data_dir, uid_base=settings.kernel_uid_base
+    )
+    if isolation_warning:
+        log.warning("kernel isolation: %s", isolation_warning)
+    backend = kernel_backend or LocalKernelBackend(
+        layout.runtime,
+        default_kernel_name=settings.default_kernel_name,
+        start_timeout=settings.kernel_start_timeout,
+        adopt_timeout=settings.kernel_adopt_timeout,
+        restart_limit=settings.kernel_restart_limit,
+        replay_max_messages=settings.kernel_replay_max_messages,
+        replay_max_bytes=settings.kernel_replay_max_bytes,
+        env_passthrough=settings.kernel_env_passthrough,
+        isolation=isolation,
+    )
+    switches_user = kernel_backend is None and isolation.switches_user  # only local processes change users
+    kernels = KernelService(
+        db,
+        backend,
+        workspace_dir=layout.workspace_dir,
+        node_id=node_id(layout),
+        identity_base=settings.kernel_uid_base if switches_user else None,
+    )
+    sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
+    policy = CullPolicy(
+        idle_timeout=settings.cull_idle_timeout,
+        busy_timeout=settings.cull_busy_timeout,
+        cull_connected=settings.cull_connected,
+        interval=settings.cull_interval,
+    )
+    return Services(
+        settings=settings,
+        layout=layout,
+        db=db,
+        bootstrap=info,
+        backend=backend,
+        kernels=kernels,
+        sessions=sessions,
+        contents=content_service(settings, layout, sessions),
+        retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
+        authenticator=authenticator or build_authenticator(settings, db),
+        cull_policy=policy,
+        culler=Culler(kernels, policy),
+        workspaces=WorkspaceService(db, layout, runtime_teardown(sessions, kernels)),
+        isolation=isolation,
+        isolation_warning=isolation_warning,
+    )

@@ -9,6 +9,8 @@ import platformdirs
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nbplane.layout import DataLayout
+
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("nbplane", appauthor=False))
@@ -61,7 +63,7 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         """The async SQLAlchemy URL; `postgresql://` is read as asyncpg, SQLite lives in the data dir."""
-        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'nbplane.db'}"
+        url = self.database_url or f"sqlite+aiosqlite:///{DataLayout(self.data_dir).sqlite_database}"
         return normalize_database_url(url)
 
 

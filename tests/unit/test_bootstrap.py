@@ -10,7 +10,7 @@ import oci
 
 from nbplane.auth.keys import fingerprint
 from nbplane.bootstrap import ensure_bootstrap
-from nbplane.store import directory
+from nbplane.store import workspaces_repo
 from nbplane.store.db import Database
 from nbplane.tls import ensure_tls
 
@@ -29,7 +29,7 @@ async def test_bootstrap_is_idempotent_and_sdk_ready(tmp_path: Path) -> None:
             assert stat.S_IMODE(Path(secret).stat().st_mode) == 0o600
         assert first.instance_id.startswith("ocid1.aidataplatform.")
         async with db.read() as session:
-            assert await directory.get_workspace(session, first.instance_id, "default") is not None
+            assert await workspaces_repo.get(session, first.instance_id, "default") is not None
     finally:
         await db.dispose()
 

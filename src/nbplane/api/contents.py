@@ -17,6 +17,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nbplane.api import content_schemas as cs
+from nbplane.api import urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
 from nbplane.api.retry import with_retry_token
 from nbplane.contents.models import FINAL_CHUNK, ChunkUpload, ContentModel
@@ -37,10 +38,10 @@ class _AnyPathConvertor(Convertor[str]):
 
 register_url_convertor("contentpath", _AnyPathConvertor())
 
-PREFIX = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/notebook/api"
+PREFIX = urls.NOTEBOOK_API
 router = APIRouter(prefix=PREFIX)
 
-_BASE_SEGMENTS = (b"", b"20260430", b"aiDataPlatforms", None, b"workspaces", None, b"notebook", b"api")
+_BASE_SEGMENTS = urls.NOTEBOOK_API_SEGMENTS
 _CONTENTS = (b"contents",)
 _EXPORT = (b"actions", b"export", b"contents")
 

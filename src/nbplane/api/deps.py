@@ -74,6 +74,9 @@ def json_body(model: type[ModelT], *, required: bool = True) -> Callable[[Reques
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            raise InvalidInputError(describe_validation(exc.errors(), located=False)[1]) from exc
+            code, message = describe_validation(exc.errors(), located=False)
+            if code == "MissingParameter":
+                raise MissingParameterError(message) from exc
+            raise InvalidInputError(message) from exc
 
     return parse

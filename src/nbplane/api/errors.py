@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nbplane import errors
+from nbplane.api.unserved import UnservedOperations
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,11 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "InternalServerError" if exc.status_code >= 500 else "Error")
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+            catalog: UnservedOperations | None = getattr(request.app.state, "unserved", None)
+            unserved = catalog.message(request.method, request.url.path) if catalog else None
+            if unserved is not None:
+                return error_response(404, "NotFound", unserved)
         if exc.status_code == 404 and message == "Not Found":
             message = "There is no operation at this URI path and HTTP method."
         return error_response(exc.status_code, code, message)

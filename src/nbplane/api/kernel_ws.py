@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from nbplane import errors
+from nbplane.api import urls
 from nbplane.api.errors import status_and_code
 from nbplane.auth import access
 from nbplane.auth.authenticator import RequestFacts
@@ -21,7 +22,7 @@ from nbplane.services import Services
 
 log = logging.getLogger(__name__)
 
-PATH = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/notebook/api/kernels/{kernelId}/channels"
+PATH = f"{urls.NOTEBOOK_API}/kernels/{{kernelId}}/channels"
 router = APIRouter()
 
 # Close codes when the kernel side ends a connection (RFC 6455 / IANA registry).

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
-from nbplane.api import schemas
+from nbplane.api import schemas, urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
 from nbplane.kernels.service import KernelView
 
-BASE = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/notebook/api/kernels"
+BASE = f"{urls.NOTEBOOK_API}/kernels"
 router = APIRouter(prefix=BASE)
 
 

@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse
 
+from nbplane.api import urls
 from nbplane.api.deps import ServicesDep, WorkspaceScope
 from nbplane.errors import NotFoundError
 from nbplane.kernels.base import KernelSpecInfo, resource_files
 
-BASE = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/notebook"
+BASE = urls.NOTEBOOK
 router = APIRouter(prefix=BASE)
 
 

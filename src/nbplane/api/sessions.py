@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from nbplane.api import schemas
+from nbplane.api import schemas, urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
 from nbplane.api.retry import with_retry_token
 from nbplane.sessions.models import (
@@ -22,7 +22,7 @@ from nbplane.sessions.models import (
     SortOrder,
 )
 
-PREFIX = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/notebook/api/sessions"
+PREFIX = f"{urls.NOTEBOOK_API}/sessions"
 router = APIRouter(prefix=PREFIX)
 
 IfMatch = Annotated[str | None, Header(alias="if-match")]

@@ -10,6 +10,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from nbplane.bootstrap import load_bootstrap
+from nbplane.layout import DataLayout
 from nbplane.settings import Settings
 from nbplane.store.db import Database
 
@@ -50,7 +51,7 @@ def _tenancy_or_bootstrap(settings: Settings, tenancy_id: str | None) -> str:
 
 
 def _server_file(data_dir: Path) -> Path:
-    return data_dir / "server.json"
+    return DataLayout(data_dir).server_file
 
 
 async def _with_db(settings: Settings, work: Any) -> Any:

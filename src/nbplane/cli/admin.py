@@ -27,10 +27,15 @@ from nbplane.cli._common import (
     _tenancy_or_bootstrap,
     _with_db,
 )
-from nbplane.errors import InvalidInputError
+from nbplane.errors import InvalidInputError, NbplaneError
 from nbplane.files import write_private
-from nbplane.store import credentials, directory
+from nbplane.layout import DataLayout
+from nbplane.scope import Scope
+from nbplane.settings import Settings
+from nbplane.store import credentials, directory, workspaces_repo
 from nbplane.store.db import Database
+from nbplane.workspaces import DEFAULT_WORKSPACE_KEY, Permission, WorkspaceService, check_key
+from nbplane.workspaces.provisioning import provision_instance
 
 
 @click.group()
@@ -44,7 +49,10 @@ def admin() -> None:
 @click.option("--name", default="instance", help="Display name.")
 @click.option("--tenancy", "tenancy_id", default=None, help="Owning tenancy OCID (default: the bootstrap one).")
 def create_instance(data_dir: Path | None, database_url: str | None, name: str, tenancy_id: str | None) -> None:
-    """Create an AI Data Platform instance (with a `default` workspace) and print its OCID."""
+    """Create an AI Data Platform instance (with a `default` workspace) and print its OCID.
+
+    The tenancy's current users become ADMINISTRATORs of the `default` workspace.
+    """
     settings = _settings(data_dir, database_url)
     owner = _tenancy_or_bootstrap(settings, tenancy_id)
     instance_id = new_ocid("aidataplatform")
@@ -54,12 +62,22 @@ def create_instance(data_dir: Path | None, database_url: str | None, name: str, 
             if await directory.get_tenancy(session, owner) is None:
                 directory.add_tenancy(session, owner, "tenancy")
                 await session.flush()
-            directory.add_instance(session, instance_id, owner, name)
-            await session.flush()
-            directory.add_workspace(session, instance_id, "default", "Default workspace")
+            await provision_instance(session, instance_id, owner, name, actor=_admin_actor())
+        DataLayout(settings.data_dir).workspace_dir(Scope(instance_id, DEFAULT_WORKSPACE_KEY)).mkdir(
+            parents=True, exist_ok=True
+        )
 
     asyncio.run(_with_db(settings, work))
     click.echo(instance_id)
+
+
+def _workspaces(settings: Settings, db: Database) -> WorkspaceService:
+    """The workspace service for operator commands (no runtime here: nothing to tear down)."""
+
+    async def no_runtime(scope: Scope) -> None:
+        return None
+
+    return WorkspaceService(db, DataLayout(settings.data_dir), no_runtime)
 
 
 @admin.command("create-workspace")
@@ -68,24 +86,85 @@ def create_instance(data_dir: Path | None, database_url: str | None, name: str, 
 @click.option("--instance", "instance_id", required=True, help="Instance OCID.")
 @click.option("--key", required=True, help="Workspace key (letters, digits, - and _; not a JSON literal).")
 @click.option("--name", default=None, help="Display name.")
+@click.option(
+    "--admin",
+    "admins",
+    multiple=True,
+    help="User OCID to make ADMINISTRATOR (repeatable; default: every current user of the tenancy).",
+)
 def create_workspace(
-    data_dir: Path | None, database_url: str | None, instance_id: str, key: str, name: str | None
+    data_dir: Path | None,
+    database_url: str | None,
+    instance_id: str,
+    key: str,
+    name: str | None,
+    admins: tuple[str, ...],
 ) -> None:
     """Create a workspace in an instance."""
-    if not key[:1].isalpha() or not all(c.isalnum() or c in "-_" for c in key):
-        raise click.BadParameter("must start with a letter and use only letters, digits, - and _", param_hint="--key")
+    try:
+        check_key(key)
+    except InvalidInputError as exc:
+        raise click.BadParameter(exc.message, param_hint="--key") from None
     settings = _settings(data_dir, database_url)
 
     async def work(db: Database) -> None:
-        async with db.write() as session:
-            if await directory.get_instance(session, instance_id) is None:
-                raise click.ClickException(f"No instance {instance_id}.")
-            if await directory.get_workspace(session, instance_id, key) is not None:
-                raise click.ClickException(f"Workspace {key} already exists.")
-            directory.add_workspace(session, instance_id, key, name or key)
+        await _workspaces(settings, db).provision(
+            instance_id, key, name, administrators=list(admins) or None, actor=_admin_actor()
+        )
 
-    asyncio.run(_with_db(settings, work))
+    _run_domain(settings, work)
     click.echo(key)
+
+
+@admin.command("grant")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--instance", "instance_id", required=True, help="Instance OCID.")
+@click.option("--workspace", "workspace_key", required=True, help="Workspace key.")
+@click.option("--user", "user_id", required=True, help="User OCID (of the instance's tenancy).")
+@click.option(
+    "--permission",
+    type=click.Choice([p.value for p in Permission]),
+    default=Permission.USER.value,
+    show_default=True,
+    help="ADMINISTRATOR may also update and delete the workspace and manage its permissions.",
+)
+def grant(
+    data_dir: Path | None, database_url: str | None, instance_id: str, workspace_key: str, user_id: str, permission: str
+) -> None:
+    """Let a user of the tenancy use a workspace."""
+    settings = _settings(data_dir, database_url)
+
+    async def work(db: Database) -> None:
+        await _workspaces(settings, db).grant(instance_id, workspace_key, user_id, Permission(permission))
+
+    _run_domain(settings, work)
+    click.echo(f"granted {permission} on {workspace_key} to {user_id}")
+
+
+@admin.command("revoke")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--instance", "instance_id", required=True, help="Instance OCID.")
+@click.option("--workspace", "workspace_key", required=True, help="Workspace key.")
+@click.option("--user", "user_id", required=True, help="User OCID.")
+def revoke(data_dir: Path | None, database_url: str | None, instance_id: str, workspace_key: str, user_id: str) -> None:
+    """Take every permission on a workspace away from a user."""
+    settings = _settings(data_dir, database_url)
+
+    async def work(db: Database) -> None:
+        await _workspaces(settings, db).revoke(instance_id, workspace_key, user_id, list(Permission))
+
+    _run_domain(settings, work)
+    click.echo(f"revoked {workspace_key} from {user_id}")
+
+
+def _run_domain(settings: Settings, work: Any) -> None:
+    """Run `work(db)`; a domain error is the command's error message."""
+    try:
+        asyncio.run(_with_db(settings, work))
+    except NbplaneError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @admin.command("list")
@@ -99,7 +178,7 @@ def list_all(data_dir: Path | None, database_url: str | None) -> None:
         async with db.read() as session:
             rows = []
             for instance in await directory.list_instances(session):
-                keys = [w.key for w in await directory.list_workspaces(session, instance.id)]
+                keys = [w.key for w in await workspaces_repo.list_for_instance(session, instance.id)]
                 rows.append((instance.id, instance.tenancy_id, keys))
             return rows
 
@@ -236,11 +315,16 @@ def create_token(
     async def work(db: Database) -> None:
         async with db.write() as session:
             instance = await directory.get_instance(session, instance_id)
-            if instance is None or await directory.get_workspace(session, instance_id, workspace_key) is None:
+            if instance is None or await workspaces_repo.get(session, instance_id, workspace_key) is None:
                 raise click.ClickException(f"No workspace {workspace_key} in instance {instance_id}.")
             user = await credentials.get_user(session, acting)
             if user is None or user.tenancy_id != instance.tenancy_id:
                 raise click.ClickException(f"User {acting} does not exist in the instance's tenancy.")
+            if not await workspaces_repo.permissions_of(session, instance_id, workspace_key, acting):
+                raise click.ClickException(
+                    f"User {acting} has no permission on workspace {workspace_key}; "
+                    "grant one first (nbplane admin grant), or the token would reach nothing."
+                )
             credentials.add_api_token(
                 session,
                 token_id=minted.token_id,
@@ -334,7 +418,7 @@ def auth_session(data_dir: Path | None, database_url: str | None, profile: str, 
     token = SessionTokenIssuer(session_signing_key(settings.data_dir)).issue(
         tenancy_id=tenancy_id, user_id=acting, session_public_key_pem=pair.public_pem, ttl=ttl
     )
-    oci_dir = settings.data_dir / "oci"
+    oci_dir = DataLayout(settings.data_dir).oci_dir
     session_dir = oci_dir / "sessions" / profile
     session_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     token_file, key_file = session_dir / "token", session_dir / "oci_api_key.pem"

@@ -113,12 +113,43 @@ class InstanceRow(Base):
 
 
 class WorkspaceRow(Base):
+    """A workspace of an instance. `type` is DEFAULT for the instance's first workspace, else USER."""
+
     __tablename__ = "workspaces"
+    __table_args__ = (Index("ix_workspaces_instance_created", "instance_id", "time_created", "key"),)
 
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    type: Mapped[str] = mapped_column(String(16), server_default="USER")
+    lifecycle_state: Mapped[str] = mapped_column(String(16), server_default="ACTIVE")
+    lifecycle_details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    default_catalog_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_by_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_by_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    time_updated: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WorkspaceGrantRow(Base):
+    """One permission of one user on one workspace; a user without any row cannot reach the workspace."""
+
+    __tablename__ = "workspace_grants"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["instance_id", "workspace_key"],
+            ["workspaces.instance_id", "workspaces.key"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    instance_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workspace_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    permission: Mapped[str] = mapped_column(String(32), primary_key=True)
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

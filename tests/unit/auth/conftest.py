@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from oci.auth.signers import SecurityTokenSigner
 from oci.signer import Signer
 from sqlalchemy import func, select
 
 from nbplane.app import create_app
-from nbplane.auth.authenticator import SignatureAuthenticator
+from nbplane.auth.authenticator import Authenticator, SignatureAuthenticator
 from nbplane.auth.keys import generate_rsa_keypair
 from nbplane.auth.resolver import ApiKey, KeyResolver
 from nbplane.auth.session_tokens import SessionTokenIssuer
@@ -80,6 +82,12 @@ class SignedApp:
     info: BootstrapInfo
     signer: Signer
     clock: MovableClock
+    app: FastAPI
+
+    def use_authenticator(self, authenticator: Authenticator) -> None:
+        """Serve the next requests with another authenticator (the services themselves are immutable)."""
+        self.services = dataclasses.replace(self.services, authenticator=authenticator)
+        self.app.state.services = self.services
 
     @property
     def base(self) -> str:
@@ -130,11 +138,14 @@ async def signed_app(tmp_path: Path, database_url: str) -> AsyncIterator[SignedA
     async with app.router.lifespan_context(app):
         services: Services = app.state.services
         clock = MovableClock()
-        services.authenticator = SignatureAuthenticator(
-            services.db, SessionTokenIssuer(session_signing_key(settings.data_dir)), clock=clock
-        )
         info: BootstrapInfo = app.state.bootstrap
         signer = Signer(info.tenancy_id, info.user_id, info.fingerprint, private_key_file_location=info.key_file)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-            yield SignedApp(client, services, kernels, settings, info, signer, clock)
+            signed = SignedApp(client, services, kernels, settings, info, signer, clock, app)
+            signed.use_authenticator(
+                SignatureAuthenticator(
+                    services.db, SessionTokenIssuer(session_signing_key(settings.data_dir)), clock=clock
+                )
+            )
+            yield signed

@@ -26,6 +26,7 @@ from nbplane.bootstrap import session_signing_key
 from nbplane.errors import NotAuthenticatedError
 from nbplane.store import credentials
 from nbplane.store.tables import KernelRow, SessionRow
+from nbplane.workspaces.provisioning import provision_workspace
 from tests.signing import WireRequest, sign
 
 from .conftest import SignedApp
@@ -328,9 +329,7 @@ async def test_api_token_reaches_its_workspace(signed_app: SignedApp, scheme: st
 
 async def test_api_token_cannot_reach_another_workspace(signed_app: SignedApp) -> None:
     async with signed_app.services.db.write() as db:
-        from nbplane.store import directory
-
-        directory.add_workspace(db, signed_app.info.instance_id, "other", "Other")
+        await provision_workspace(db, signed_app.info.instance_id, "other", "Other")
     minted = await _add_token(signed_app, workspace_key="other")
     headers = {"authorization": f"token {minted.plaintext}"}
     denied = await signed_app.client.get(signed_app.sessions_url, headers=headers)

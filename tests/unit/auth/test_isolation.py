@@ -13,6 +13,7 @@ from oci.signer import Signer
 from nbplane.auth.keys import generate_rsa_keypair
 from nbplane.bootstrap import new_ocid
 from nbplane.store import directory
+from nbplane.workspaces.provisioning import provision_instance, provision_workspace
 from tests.signing import sign
 
 from .conftest import SignedApp
@@ -36,10 +37,9 @@ async def _second_tenancy(app: SignedApp, tmp_path: Path) -> Signer:
         directory.add_tenancy(db, tenancy_id, "b")
         await db.flush()
         directory.add_user(db, user_id, tenancy_id, "b-user")
-        directory.add_instance(db, instance_id, tenancy_id, "b-instance")
         await db.flush()
         directory.add_api_key(db, user_id, pair.fingerprint, pair.public_pem)
-        directory.add_workspace(db, instance_id, "default", "Default")
+        await provision_instance(db, instance_id, tenancy_id, "b-instance")
     key_file = tmp_path / "b.pem"
     key_file.write_text(pair.private_pem)
     signer = Signer(tenancy_id, user_id, pair.fingerprint, private_key_file_location=str(key_file))
@@ -111,7 +111,7 @@ async def test_other_tenancys_session_id_in_own_workspace_is_not_found(
 async def test_other_tenancys_workspace_key_is_not_found(signed_app: SignedApp, tenants: tuple[Tenant, Tenant]) -> None:
     a, b = tenants
     async with signed_app.services.db.write() as db:
-        directory.add_workspace(db, b.instance_id, "analytics", "Analytics")
+        await provision_workspace(db, b.instance_id, "analytics", "Analytics")
     theirs = await _call(signed_app, a.signer, "GET", a.url(b.instance_id, "analytics"))
     nothing = await _call(signed_app, a.signer, "GET", a.url(b.instance_id, "nothing"))
     assert theirs.status_code == nothing.status_code == 404

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from nbplane.app import build_authenticator
 from nbplane.auth.authenticator import OpenAuthenticator, RateLimitedAuthenticator, SignatureAuthenticator
 from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.cli import main
+from nbplane.services import build_authenticator
 from nbplane.settings import Settings
 from tests.signing import sign
 
@@ -24,8 +24,8 @@ class FrozenClock:
 
 async def test_burst_over_the_limit_is_429_with_retry_after(signed_app: SignedApp) -> None:
     clock = FrozenClock()
-    signed_app.services.authenticator = RateLimitedAuthenticator(
-        signed_app.services.authenticator, TokenBucketLimiter(1.0, 2, clock=clock)
+    signed_app.use_authenticator(
+        RateLimitedAuthenticator(signed_app.services.authenticator, TokenBucketLimiter(1.0, 2, clock=clock))
     )
     statuses = [(await signed_app.send(sign(signed_app.signer, "GET", signed_app.sessions_url))) for _ in range(3)]
     assert [r.status_code for r in statuses] == [200, 200, 429]
