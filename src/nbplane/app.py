@@ -57,10 +57,9 @@ def content_service(settings: Settings, sessions: SessionService) -> ContentServ
         upload_ttl_seconds=settings.upload_ttl_seconds,
     )
 
-    async def follow(instance_id: str, workspace_key: str, old_path: str, new_path: str) -> None:
-        await sessions.follow_rename(Scope(instance_id, workspace_key), old_path, new_path)
-
-    return ContentService(settings.data_dir / "workspaces", settings.data_dir / "uploads", limits, on_renamed=follow)
+    return ContentService(
+        settings.data_dir / "workspaces", settings.data_dir / "uploads", limits, on_renamed=sessions.follow_rename
+    )
 
 
 async def _purge_uploads(contents: ContentService, every: float) -> None:
