@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from nbplane import __version__
-from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions
+from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions, workspace_objects
 from nbplane.api import errors as api_errors
 from nbplane.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from nbplane.auth.authenticator import (
@@ -36,6 +36,7 @@ from nbplane.sessions.kernels import KernelService
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
+from nbplane.workspace_objects import TreeLimits, WorkspaceObjectService, ZipTransfers
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ def content_service(settings: Settings, sessions: SessionService) -> ContentServ
     return ContentService(
         settings.data_dir / "workspaces", settings.data_dir / "uploads", limits, on_renamed=sessions.follow_rename
     )
+
+
+def tree_limits(settings: Settings) -> TreeLimits:
+    """Folder copies and zips are bounded like uploads: no more bytes than one upload, no larger zip than a body."""
+    return TreeLimits(max_bytes=settings.upload_max_bytes, max_archive_bytes=settings.max_body_bytes)
 
 
 async def _purge_uploads(contents: ContentService, every: float) -> None:
@@ -134,6 +140,8 @@ def create_app(
             retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
             authenticator=authenticator or build_authenticator(settings, db),
             workspace_kernels=KernelService(db, kernels, session_service),
+            workspace_objects=WorkspaceObjectService(contents_service, tree_limits(settings)),
+            zip_transfers=ZipTransfers(contents_service, settings.data_dir / "uploads", tree_limits(settings)),
         )
         app.state.bootstrap = info
         if on_ready is not None:
@@ -163,6 +171,7 @@ def create_app(
     app.include_router(kernelspecs.router)
     app.include_router(kernels.router)
     app.include_router(kernel_ws.router)
+    app.include_router(workspace_objects.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -12,6 +12,7 @@ from nbplane.sessions.kernels import KernelService
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
+from nbplane.workspace_objects import WorkspaceObjectService, ZipTransfers
 
 
 @dataclass
@@ -24,3 +25,5 @@ class Services:
     retry_tokens: RetryTokens
     authenticator: Authenticator
     workspace_kernels: KernelService
+    workspace_objects: WorkspaceObjectService
+    zip_transfers: ZipTransfers

@@ -31,6 +31,7 @@ from nbplane.contents.models import (
 from nbplane.contents.storage import (
     AtomicWriter,
     ContentStorage,
+    EntryInfo,
     EntryKind,
     LocalContentStorage,
     iter_source,
@@ -101,6 +102,10 @@ class ContentService:
             return await self.storage_for(scope).exists(path)
         except InvalidInputError:
             return False
+
+    async def etag(self, scope: Scope, info: EntryInfo, *, fresh: bool = False) -> str:
+        """The etag the contents API gives `info` (SHA-256 of a file's bytes; a directory's version)."""
+        return await self._read.etag(self.storage_for(scope), info, fresh=fresh)
 
     async def purge_expired(self) -> int:
         """Drop chunked uploads untouched for longer than the TTL; returns how many."""
