@@ -209,11 +209,12 @@ class WorkspaceObjectService:
         """
         storage = self._contents.storage_for(scope)
         src = _required(request.from_path, "fromPath")
+        dst = _required_path(request.to_path, "toPath")  # both checked before anything is touched
         if request.delete_source and request.include_outputs and not request.overwrite:
-            return await self.move(scope, src, request.to_path, if_match=if_match)
+            return await self.move(scope, src, dst, if_match=if_match)
         source = await storage.stat(src)
         await self._check_if_match(scope, source, if_match)
-        target = await _destination(storage, src, _required_path(request.to_path, "toPath"))
+        target = await _destination(storage, src, dst)
         if target == src:
             raise InvalidInputError("the source and the destination are the same object")
         if source.kind is EntryKind.DIRECTORY:
