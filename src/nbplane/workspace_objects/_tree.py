@@ -7,7 +7,7 @@ import mimetypes
 from dataclasses import dataclass
 
 from nbplane.contents import ContentStorage, EntryInfo, EntryKind
-from nbplane.errors import InvalidInputError, PayloadTooLargeError
+from nbplane.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 from nbplane.workspace_objects.models import ObjectType, TreeLimits
 
 NOTEBOOK_EXT = ".ipynb"
@@ -43,7 +43,8 @@ class TreeEntry:
 
 
 async def walk(storage: ContentStorage, root: str, limits: TreeLimits) -> list[TreeEntry]:
-    """Every folder and file below `root` (parents before children), within the limits.
+    """Every folder and file below `root` (parents before children), within the limits; entries that are no
+    objects of the workspace (dangling symlinks, symlinks leading outside, special files) are left out.
 
     PayloadTooLargeError past `max_entries` or `max_bytes`, InvalidInputError past `max_depth` (which is
     also what a symlink loop inside the workspace runs into).
@@ -58,7 +59,10 @@ async def walk(storage: ContentStorage, root: str, limits: TreeLimits) -> list[T
         folder = f"{root}/{rel}".strip("/") if root else rel
         for name in await storage.listdir(folder):
             child_rel = f"{rel}/{name}" if rel else name
-            info = await storage.stat(f"{folder}/{name}" if folder else name)
+            try:
+                info = await storage.stat(f"{folder}/{name}" if folder else name)
+            except (NotFoundError, InvalidInputError):
+                continue  # gone meanwhile, dangling, or a symlink leading outside: not an object here (as in lists)
             out.append(TreeEntry(child_rel, info))
             if len(out) > limits.max_entries:
                 raise PayloadTooLargeError(f"more than {limits.max_entries} objects below /{root}")

@@ -65,6 +65,21 @@ async def test_download_zips_a_folder_under_its_name(env: Env) -> None:
         await env.transfers.start_download(SCOPE, "/proj/a.txt")
 
 
+async def test_symlinks_leading_outside_are_left_out_of_zips(env: Env) -> None:
+    secret = env.tmp / "secret.txt"
+    secret.write_text("outside")
+    (env.root / "d").mkdir()
+    (env.root / "d" / "inside.txt").write_text("in")
+    (env.root / "d" / "escape").symlink_to(secret)
+    (env.root / "d" / "dangling").symlink_to(env.tmp / "nothing")
+    (env.root / "d" / "alias.txt").symlink_to(env.root / "d" / "inside.txt")
+    zipped = await env.transfers.start_download(SCOPE, "/d")
+    _, file = await env.transfers.download(zipped.operation_key, zipped.token)
+    with zipfile.ZipFile(file) as zf:
+        assert sorted(zf.namelist()) == ["d/", "d/alias.txt", "d/inside.txt"]
+        assert zf.read("d/alias.txt") == b"in"
+
+
 async def test_transfers_expire(env: Env) -> None:
     (env.root / "d").mkdir()
     zipped = await env.transfers.start_download(SCOPE, "/d")
