@@ -342,3 +342,60 @@ async def _upload_zip(inproc: InProcess, data: bytes, destination: str) -> tuple
         url, json={"action": "UPDATE", "operationKey": create.json()["operationKey"], "sizeInBytes": len(data)}
     )
     return done.status_code, done.json()
+
+
+async def test_more_bad_input_is_4xx_never_5xx(inproc: InProcess) -> None:
+    base = _base(inproc)
+    await _create(inproc, "/f.txt", b"x")
+    big = b"x" * (65 * 1024)  # the inproc body limit is 64 KiB
+    cases = [
+        (await inproc.raw("GET", f"{base}/objects/%FF%FE"), 400),
+        (await inproc.raw("GET", f"{base}/objects/f.txt", query="shouldIncludeMetadata=maybe"), 400),
+        (await inproc.raw("GET", f"{base}/objects", query="path=%2F&limit=abc"), 400),
+        (await inproc.raw("GET", f"{base}/objects", query="path=%2F&sortOrder=UP"), 400),
+        (await inproc.raw("GET", f"{base}/objects", query="path=%2F&page="), 400),
+        (await inproc.raw("GET", f"{base}/objects", query="path=%2Ff.txt"), 400),
+        (await inproc.raw("POST", f"{base}/objects", body=big, headers={"path": "/big.txt"}), 413),
+        (await inproc.raw("PUT", f"{base}/objects/f.txt", body=big), 413),
+        (await inproc.raw("POST", f"{base}/objects", body=b"x", headers={"path": "/f.txt", "type": "FOLDER"}), 400),
+        (await inproc.raw("POST", f"{base}/objects", body=b"x", headers={"path": "/f.txt/in.txt"}), 404),
+        (
+            await inproc.raw(
+                "POST", f"{base}/actions/copyObject", body={"fromPath": "/f.txt", "toPath": "/g.txt", "bufferSize": 0}
+            ),
+            400,
+        ),
+        (await inproc.raw("POST", f"{base}/actions/copyObject", body={"fromPath": 1, "toPath": "/g.txt"}), 400),
+        (await inproc.raw("POST", f"{base}/actions/copyObject", body={"fromPath": "/", "toPath": "/g"}), 400),
+        (await inproc.raw("POST", f"{base}/actions/renameObject", body={"path": "/f.txt", "newName": ""}), 400),
+        (await inproc.raw("POST", f"{base}/actions/zipAndDownloadFolder", body={"sourceFolderPath": "/f.txt"}), 400),
+        (await inproc.raw("POST", f"{base}/actions/zipAndDownloadFolder", body={}), 400),
+        (
+            await inproc.raw(
+                "POST", f"{base}/actions/uploadAndExtractZip", body={"action": "CREATE", "zipFileName": "a.zip"}
+            ),
+            400,
+        ),
+        (
+            await inproc.raw(
+                "POST",
+                f"{base}/actions/uploadAndExtractZip",
+                body={"action": "UPDATE", "operationKey": "../../x", "sizeInBytes": 1},
+            ),
+            404,
+        ),
+        (await inproc.raw("PUT", "/p/op0/tok/a.zip", body=b"x"), 404),
+        (await inproc.raw("GET", "/p/../../etc/passwd"), 404),
+    ]
+    for response, status in cases:
+        assert response.status_code == status, (status, response.content)
+        assert set(response.json()) >= {"code", "message"}
+    create = await inproc.client.post(
+        f"{base}/actions/uploadAndExtractZip",
+        json={"action": "CREATE", "zipFileName": "a.zip", "destinationFolderPath": "/"},
+    )
+    too_big = await inproc.raw("PUT", urlsplit(create.json()["uploadUrl"]).path, body=big)
+    assert too_big.status_code == 413 and too_big.json()["code"] == "PayloadTooLarge"
+    staged = inproc.data_dir / "uploads" / "transfers" / create.json()["operationKey"]
+    assert sorted(p.name for p in staged.iterdir()) == ["meta.json"]
+    assert sorted(p.name for p in inproc.workspace_root.iterdir()) == ["f.txt"]
