@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from collections import deque
 from dataclasses import dataclass
 
 from nbplane.contents import ContentStorage, EntryInfo, EntryKind
@@ -51,9 +52,9 @@ async def walk(storage: ContentStorage, root: str, limits: TreeLimits) -> list[T
     """
     out: list[TreeEntry] = []
     total = 0
-    pending: list[tuple[str, int]] = [("", 0)]
+    pending: deque[tuple[str, int]] = deque([("", 0)])
     while pending:
-        rel, depth = pending.pop(0)
+        rel, depth = pending.popleft()
         if depth > limits.max_depth:
             raise InvalidInputError(f"folders nest deeper than {limits.max_depth} levels")
         folder = f"{root}/{rel}".strip("/") if root else rel

@@ -213,6 +213,17 @@ async def test_listing_filters_and_default_orders(env: Env) -> None:
         await env.objects.list(SCOPE, ListObjectsQuery("/b.txt"))
 
 
+async def test_listing_leaves_out_what_is_no_object_of_the_workspace(env: Env) -> None:
+    (env.tmp / "secret.txt").write_text("outside")
+    (env.root / "in.txt").write_text("in")
+    (env.root / "escape").symlink_to(env.tmp / "secret.txt")
+    (env.root / "dangling").symlink_to(env.tmp / "nothing")
+    page = await env.objects.list(SCOPE, ListObjectsQuery("/", sort_by=SortBy.DISPLAY_NAME))
+    assert [o.name for o in page.items] == ["in.txt"]
+    with pytest.raises(InvalidInputError, match="outside"):
+        await env.objects.read(SCOPE, "/escape")
+
+
 def test_time_created_defaults_to_newest_first() -> None:
     from nbplane.workspace_objects import WorkspaceObject
 
