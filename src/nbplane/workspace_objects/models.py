@@ -85,8 +85,9 @@ class TreeLimits:
     max_archive_bytes: int = 64 * 1024 * 1024
     # A zip entry inflating more than this many times over (and past 1 MiB) is treated as a zip bomb.
     max_ratio: int = 200
-    # How long a download or upload URL stays valid.
+    # How long a download or upload URL stays valid, and how many may be live per workspace.
     transfer_ttl_seconds: float = 3600.0
+    max_live_transfers: int = 32
 
 
 @dataclass(frozen=True, slots=True)

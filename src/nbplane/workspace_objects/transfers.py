@@ -92,7 +92,7 @@ class ZipTransfers:
         entries = await _tree.walk(storage, rel, self.limits)
         name = paths.split(rel)[1]
         archive_name = f"{name or scope.workspace_key}.zip"
-        key, token, directory = await asyncio.to_thread(self._new_operation)
+        key, token, directory = await asyncio.to_thread(self._new_operation, scope)
         try:
             await self._write_zip(storage, rel, name, entries, directory / f".{_ARCHIVE}")
             await asyncio.to_thread(os.replace, directory / f".{_ARCHIVE}", directory / _ARCHIVE)
@@ -126,7 +126,7 @@ class ZipTransfers:
         info = await storage.stat(rel)
         if info.kind is not EntryKind.DIRECTORY:
             raise InvalidInputError(f"{_tree.api_path(rel)} is not a folder")
-        key, token, directory = await asyncio.to_thread(self._new_operation)
+        key, token, directory = await asyncio.to_thread(self._new_operation, scope)
         meta = _Meta("upload", *_scope_of(scope), _digest(token), zip_file_name, self._expiry(), rel, overwrite)
         await asyncio.to_thread(self._save, directory, meta)
         return ZipUpload(key, token, zip_file_name, _tree.api_path(rel))
@@ -208,8 +208,15 @@ class ZipTransfers:
     def _expiry(self) -> float:
         return self._clock() + self.limits.transfer_ttl_seconds
 
-    def _new_operation(self) -> tuple[str, str, Path]:
-        self._purge_expired()
+    def _new_operation(self, scope: Scope) -> tuple[str, str, Path]:
+        """A fresh operation directory; ConflictError when the workspace already holds too many (each may
+        keep an archive on disk until it expires, so their number is what bounds the disk they use)."""
+        live = self._purge_expired(_scope_of(scope))
+        if live >= self.limits.max_live_transfers:
+            raise ConflictError(
+                f"this workspace already has {live} zip operations; their URLs expire after "
+                f"{round(self.limits.transfer_ttl_seconds)} s"
+            )
         key = f"op{uuid.uuid4().hex}"
         directory = self._root / key
         directory.mkdir(parents=True, mode=0o700)
@@ -244,18 +251,23 @@ class ZipTransfers:
             raise NotFoundError("no such operation")
         return directory, meta
 
-    def _purge_expired(self) -> None:
+    def _purge_expired(self, scope: tuple[str, str]) -> int:
+        """Remove expired operations; returns how many unexpired ones `scope` has."""
         if not self._root.exists():
-            return
-        now = self._clock()
+            return 0
+        now, live = self._clock(), 0
         for directory in self._root.iterdir():
             try:
-                expires = json.loads((directory / _META).read_text())["expires_at"]
+                meta = json.loads((directory / _META).read_text())
+                expires, owner = meta["expires_at"], (meta["instance_id"], meta["workspace_key"])
             except (OSError, ValueError, KeyError, TypeError):
                 # Being written (no meta yet) or broken: only old ones go.
-                expires = directory.stat().st_mtime + 2 * self.limits.transfer_ttl_seconds
+                expires, owner = directory.stat().st_mtime + 2 * self.limits.transfer_ttl_seconds, None
             if expires <= now:
                 shutil.rmtree(directory, ignore_errors=True)
+            elif owner == scope:
+                live += 1
+        return live
 
     async def _write_zip(
         self, storage: ContentStorage, rel: str, prefix: str, entries: list[_tree.TreeEntry], target: Path

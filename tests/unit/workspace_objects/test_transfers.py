@@ -90,6 +90,18 @@ async def test_transfers_expire(env: Env) -> None:
     assert not (env.tmp / "staging" / "transfers" / zipped.operation_key).exists()
 
 
+async def test_live_transfers_per_workspace_are_bounded(tmp_path: Path) -> None:
+    env = make_env(tmp_path, TreeLimits(max_live_transfers=2))
+    (env.root / "d").mkdir()
+    for _ in range(2):
+        await env.transfers.start_download(SCOPE, "/d")
+    with pytest.raises(ConflictError, match="2 zip operations"):
+        await env.transfers.start_upload(SCOPE, "/d", "u.zip", False)
+    await env.transfers.start_download(OTHER, "/")  # another workspace has its own budget
+    env.clock.now += env.transfers.limits.transfer_ttl_seconds + 1
+    await env.transfers.start_download(SCOPE, "/d")
+
+
 async def test_upload_extracts_merging_and_skipping_existing_files(env: Env) -> None:
     (env.root / "dest" / "top").mkdir(parents=True)
     (env.root / "dest" / "top" / "keep.txt").write_bytes(b"mine")
