@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,10 +30,11 @@ from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_k
 from nbplane.contents import ContentLimits, ContentService
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
+from nbplane.kernels.culling import Culler, CullPolicy
 from nbplane.kernels.local import LocalKernelBackend
+from nbplane.kernels.service import AdoptionReport, KernelService
 from nbplane.scope import Scope
 from nbplane.services import Services
-from nbplane.sessions.kernels import KernelService
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
@@ -100,59 +102,88 @@ def node_id(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def stop_kernels_on_exit(mode: str, exit_signal: int | None) -> bool:
+    """Whether a clean stop stops the kernels. `auto`: a service manager's SIGTERM (a deploy, a rolling
+    restart) keeps them for the next start; Ctrl-C (SIGINT) or any other stop ends them."""
+    if mode in ("keep", "stop"):
+        return mode == "stop"
+    return exit_signal != signal.SIGTERM
+
+
 def create_app(
     settings: Settings,
     *,
     kernel_backend: KernelBackend | None = None,
     authenticator: Authenticator | None = None,
-    on_ready: Callable[[BootstrapInfo], None] | None = None,
+    on_ready: Callable[[BootstrapInfo, AdoptionReport], None] | None = None,
+    exit_signal: Callable[[], int | None] = lambda: None,
+    on_stopping: Callable[[bool, int], None] | None = None,
 ) -> FastAPI:
+    """`exit_signal` tells the lifespan which signal stopped the server (see `stop_kernels_on_exit`);
+    `on_stopping(stop_kernels, count)` is called before kernels are stopped or let go."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         await db.migrate()
         info = await ensure_bootstrap(settings.data_dir, db)
-        kernels = kernel_backend or LocalKernelBackend(
+        backend = kernel_backend or LocalKernelBackend(
             settings.data_dir / "runtime",
             default_kernel_name=settings.default_kernel_name,
             start_timeout=settings.kernel_start_timeout,
+            adopt_timeout=settings.kernel_adopt_timeout,
             restart_limit=settings.kernel_restart_limit,
             replay_max_messages=settings.kernel_replay_max_messages,
             replay_max_bytes=settings.kernel_replay_max_bytes,
+            env_passthrough=settings.kernel_env_passthrough,
         )
-        session_service = SessionService(
-            db,
-            kernels,
-            workspace_dir=workspace_dir(settings.data_dir),
-            wait_timeout=settings.kernel_start_timeout + 30,
-            node_id=node_id(settings.data_dir),
+        kernel_service = KernelService(
+            db, backend, workspace_dir=workspace_dir(settings.data_dir), node_id=node_id(settings.data_dir)
         )
-        await session_service.reconcile_on_start()
+        report = await kernel_service.adopt_on_start()
+        session_service = SessionService(db, kernel_service, wait_timeout=settings.kernel_start_timeout + 30)
         contents_service = content_service(settings, session_service)
-        purger = asyncio.create_task(_purge_uploads(contents_service, min(3600.0, settings.upload_ttl_seconds / 2)))
+        policy = CullPolicy(
+            idle_timeout=settings.cull_idle_timeout,
+            busy_timeout=settings.cull_busy_timeout,
+            cull_connected=settings.cull_connected,
+            interval=settings.cull_interval,
+        )
+        culler = Culler(kernel_service, policy)
+        background = [
+            asyncio.create_task(_purge_uploads(contents_service, min(3600.0, settings.upload_ttl_seconds / 2)))
+        ]
+        if policy.enabled:
+            background.append(asyncio.create_task(culler.run_forever()))
         app.state.services = Services(
             settings=settings,
             db=db,
-            kernels=kernels,
+            backend=backend,
+            kernels=kernel_service,
             sessions=session_service,
             contents=contents_service,
             retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
             authenticator=authenticator or build_authenticator(settings, db),
-            workspace_kernels=KernelService(db, kernels, session_service),
+            culler=culler,
             workspace_objects=WorkspaceObjectService(contents_service, tree_limits(settings)),
             zip_transfers=ZipTransfers(contents_service, settings.data_dir / "uploads", tree_limits(settings)),
         )
         app.state.bootstrap = info
+        app.state.adoption = report
         if on_ready is not None:
-            on_ready(info)
+            on_ready(info, report)
         try:
             yield
         finally:
-            purger.cancel()
+            for task in background:
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await purger
-            await session_service.stop_all_kernels()
+                await asyncio.gather(*background, return_exceptions=True)
+            stop = stop_kernels_on_exit(settings.kernels_on_stop, exit_signal())
+            if on_stopping is not None:
+                on_stopping(stop, len(await backend.kernel_ids()))
+            await kernel_service.close(stop_kernels=stop)
             await db.dispose()
 
     app = FastAPI(

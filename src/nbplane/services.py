@@ -8,7 +8,8 @@ from nbplane.auth.authenticator import Authenticator
 from nbplane.contents.service import ContentService
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
-from nbplane.sessions.kernels import KernelService
+from nbplane.kernels.culling import Culler
+from nbplane.kernels.service import KernelService
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
@@ -19,11 +20,12 @@ from nbplane.workspace_objects import WorkspaceObjectService, ZipTransfers
 class Services:
     settings: Settings
     db: Database
-    kernels: KernelBackend
+    backend: KernelBackend
+    kernels: KernelService
     sessions: SessionService
     contents: ContentService
     retry_tokens: RetryTokens
     authenticator: Authenticator
-    workspace_kernels: KernelService
+    culler: Culler
     workspace_objects: WorkspaceObjectService
     zip_transfers: ZipTransfers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -29,6 +30,17 @@ class Settings(BaseSettings):
     kernel_restart_limit: int = Field(5, ge=0)  # consecutive autorestarts before a kernel is reported dead
     kernel_replay_max_messages: int = Field(10_000, ge=1)  # output kept per kernel while no client is attached
     kernel_replay_max_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    kernel_adopt_timeout: float = Field(10.0, gt=0)  # how long a kernel may take to answer when re-adopted
+    kernel_env_passthrough: list[str] = Field(default_factory=list)  # server variables kernels may see too
+    kernels_on_stop: Literal["auto", "keep", "stop"] = "auto"
+    """What a clean stop does with the kernels: keep them running for the next start, stop them, or (auto)
+    keep them on SIGTERM (a service manager, a rolling restart) and stop them on SIGINT (Ctrl-C)."""
+    # Culling (off by default, as in Jupyter): seconds idle / busy before a kernel is shut down (0 = never),
+    # whether kernels with a websocket attached are culled too, and how often to check.
+    cull_idle_timeout: float = Field(0.0, ge=0)
+    cull_busy_timeout: float = Field(0.0, ge=0)
+    cull_connected: bool = False
+    cull_interval: float = Field(300.0, gt=0)
     max_body_bytes: int = 64 * 1024 * 1024
     retry_token_ttl_seconds: int = 24 * 3600
     # Chunked notebook uploads (contents): the assembled size, the chunk count, and how long an

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -116,27 +117,48 @@ class Server:
         return f"/20260430/aiDataPlatforms/{self.instance_id}/workspaces/{self.workspace_key}/notebook/api/sessions"
 
     def kernel_processes(self) -> list[psutil.Process]:
-        """ipykernel processes started by this server."""
-        found = []
-        for child in psutil.Process(self.process.pid).children(recursive=True):
-            try:
-                if any("ipykernel" in part for part in child.cmdline()):
-                    found.append(child)
-            except psutil.NoSuchProcess:
-                continue
-        return found
+        """ipykernel processes started from this server's data dir (they outlive the server process, so
+        they are found by their connection file under `<data-dir>/runtime`, not as its children)."""
+        return kernel_processes_under(self.data_dir / "runtime")
+
+
+def kernel_processes_under(folder: Path) -> list[psutil.Process]:
+    """Live (non-zombie) ipykernel processes whose connection file lies under `folder`."""
+    marker = str(folder)
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            cmdline = proc.info.get("cmdline") or []
+            if any("ipykernel" in part for part in cmdline) and any(marker in part for part in cmdline):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftover_kernels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Kernels outlive their servers by design; whatever a test left running under this run's temp dir is
+    killed at the end of the run."""
+    yield
+    base = tmp_path_factory.getbasetemp()
+    for proc in kernel_processes_under(base):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
 
 
 def start_server(
     data_dir: Path, database_url: str | None = None, *extra: str, env: dict[str, str] | None = None
 ) -> Server:
     """`nbplane serve` with authentication on (as users run it); `extra` are more serve options and `env`
-    adds NBPLANE_* settings (e.g. NBPLANE_KERNEL_RESTART_LIMIT)."""
+    adds NBPLANE_* settings (e.g. NBPLANE_KERNEL_RESTART_LIMIT). Test servers stop their kernels on SIGTERM
+    (`NBPLANE_KERNELS_ON_STOP=stop`) unless `env` says otherwise, so no test leaves kernels behind."""
     log = data_dir.parent / f"{data_dir.name}.log"
     command = [sys.executable, "-m", "nbplane", "serve", "--data-dir", str(data_dir), "--port", "0", *extra]
     if database_url:
         command += ["--database-url", database_url]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NBPLANE_KERNELS_ON_STOP": "stop", **(env or {})}
     handle = log.open("wb")
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
     server = Server(data_dir=data_dir, process=process, log=log, database_url=database_url)

@@ -62,7 +62,7 @@ async def kernel_channels(websocket: WebSocket, aiDataPlatformId: str, workspace
         scope = await access.resolve_workspace(services.db, principal, aiDataPlatformId, workspaceKey)
         # Namespaced by caller, so one caller's session id can never take over another's connection.
         client_id = f"{principal.key}:{session_id}" if session_id else ""
-        attachment = await services.workspace_kernels.attach(scope, kernelId, client_id)
+        attachment = await services.kernels.attach(scope, kernelId, client_id)
     except errors.NbplaneError as exc:
         await _deny(websocket, exc)
         return
@@ -84,8 +84,16 @@ async def _bridge(websocket: WebSocket, attachment: KernelAttachment, protocol: 
             task.cancel()
         await asyncio.gather(outgoing, incoming, return_exceptions=True)
     if outgoing.done() and not outgoing.cancelled() and websocket.application_state is WebSocketState.CONNECTED:
+        code = _CLOSE_CODES.get(attachment.close_reason or "", 1000)
         with contextlib.suppress(Exception):
-            await websocket.close(code=_CLOSE_CODES.get(attachment.close_reason or "", 1000))
+            await websocket.close(code=code, reason=_close_reason(attachment.close_detail))
+
+
+def _close_reason(detail: str | None) -> str | None:
+    """A close frame's reason must fit in 123 bytes of UTF-8."""
+    if not detail:
+        return None
+    return detail.encode()[:123].decode(errors="ignore")
 
 
 async def _pump_out(websocket: WebSocket, attachment: KernelAttachment, protocol: str | None) -> None:

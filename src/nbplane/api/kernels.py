@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from nbplane.api import schemas
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
-from nbplane.sessions.kernels import KernelView
+from nbplane.kernels.service import KernelView
 
 BASE = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/notebook/api/kernels"
 router = APIRouter(prefix=BASE)
@@ -29,7 +29,7 @@ def kernel_model(view: KernelView) -> dict[str, object]:
 
 @router.get("")
 async def list_kernels(scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
-    return JSONResponse([kernel_model(v) for v in await services.workspace_kernels.list(scope)])
+    return JSONResponse([kernel_model(v) for v in await services.kernels.list(scope)])
 
 
 @router.post("")
@@ -41,8 +41,8 @@ async def start_kernel(
     principal: CurrentPrincipal,
     services: ServicesDep,
 ) -> JSONResponse:
-    view = await services.workspace_kernels.start(
-        scope, name=details.name, path=details.path, env=details.env, created_by=principal.key
+    view = await services.kernels.start(
+        scope, details.name, path=details.path, created_by=principal.key, requested_env=details.env
     )
     location = BASE.format(aiDataPlatformId=aiDataPlatformId, workspaceKey=workspaceKey) + f"/{view.id}"
     return JSONResponse(kernel_model(view), status_code=201, headers={"Location": location})
@@ -50,21 +50,21 @@ async def start_kernel(
 
 @router.get("/{kernelId}")
 async def get_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
-    return JSONResponse(kernel_model(await services.workspace_kernels.get(scope, kernelId)))
+    return JSONResponse(kernel_model(await services.kernels.get(scope, kernelId)))
 
 
 @router.delete("/{kernelId}", status_code=204)
 async def delete_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> Response:
-    await services.workspace_kernels.shutdown(scope, kernelId)
+    await services.kernels.shutdown(scope, kernelId)
     return Response(status_code=204)
 
 
 @router.post("/{kernelId}/interrupt", status_code=204)
 async def interrupt_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> Response:
-    await services.workspace_kernels.interrupt(scope, kernelId)
+    await services.kernels.interrupt(scope, kernelId)
     return Response(status_code=204)
 
 
 @router.post("/{kernelId}/restart")
 async def restart_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
-    return JSONResponse(kernel_model(await services.workspace_kernels.restart(scope, kernelId)))
+    return JSONResponse(kernel_model(await services.kernels.restart(scope, kernelId)))

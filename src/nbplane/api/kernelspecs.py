@@ -34,8 +34,8 @@ def spec_model(spec: KernelSpecInfo, base: str) -> dict[str, Any]:
     return {"name": spec.name, "spec": body, "resources": resources}
 
 
-def _find(services: ServicesDep, name: str) -> KernelSpecInfo:
-    spec = services.kernels.kernelspecs().get(name)
+async def _find(services: ServicesDep, name: str) -> KernelSpecInfo:
+    spec = (await services.kernels.kernelspecs()).get(name)
     if spec is None:
         raise NotFoundError(f"Kernel spec {name} not found")
     return spec
@@ -46,7 +46,7 @@ async def list_kernelspecs(
     aiDataPlatformId: str, workspaceKey: str, _: WorkspaceScope, services: ServicesDep
 ) -> JSONResponse:
     base = _base_path(aiDataPlatformId, workspaceKey)
-    specs = {name: spec_model(spec, base) for name, spec in sorted(services.kernels.kernelspecs().items())}
+    specs = {name: spec_model(spec, base) for name, spec in sorted((await services.kernels.kernelspecs()).items())}
     return JSONResponse({"default": services.kernels.default_kernel_name, "kernelspecs": specs})
 
 
@@ -54,14 +54,14 @@ async def list_kernelspecs(
 async def get_kernelspec(
     aiDataPlatformId: str, workspaceKey: str, kernelName: str, _: WorkspaceScope, services: ServicesDep
 ) -> JSONResponse:
-    return JSONResponse(spec_model(_find(services, kernelName), _base_path(aiDataPlatformId, workspaceKey)))
+    return JSONResponse(spec_model(await _find(services, kernelName), _base_path(aiDataPlatformId, workspaceKey)))
 
 
 @router.get("/kernelspecs/{kernelName}/{fileName}")
 async def get_kernelspec_resource(
     kernelName: str, fileName: str, _: WorkspaceScope, services: ServicesDep
 ) -> FileResponse:
-    path = resource_files(_find(services, kernelName)).get(fileName)
+    path = resource_files(await _find(services, kernelName)).get(fileName)
     if path is None:
         raise NotFoundError(f"Kernel spec resource {kernelName}/{fileName} not found")
     return FileResponse(path)

@@ -46,7 +46,7 @@ def session_out(view: SessionView) -> schemas.SessionOut:
         kernel=kernel,
         agent_flow_key=s.agent_flow_key,
         lifecycle_state=s.lifecycle_state.value,
-        lifecycle_details=s.lifecycle_details,
+        lifecycle_details=view.lifecycle_details,
         time_created=schemas.format_datetime(s.time_created),
     )
 

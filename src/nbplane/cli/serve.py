@@ -23,8 +23,21 @@ from nbplane.cli._common import (
     _server_file,
     _settings,
 )
+from nbplane.cli._protocols import HttpProtocol, WebSocketProtocol
+from nbplane.kernels.service import AdoptionReport
 from nbplane.settings import Settings
 from nbplane.tls import ensure_tls
+
+
+class _Server(uvicorn.Server):
+    """Remembers the first signal that asked it to stop (SIGTERM keeps kernels in `auto` mode)."""
+
+    exit_signal: int | None = None
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        if self.exit_signal is None:
+            self.exit_signal = sig
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
 
 @click.command()
@@ -43,6 +56,13 @@ from nbplane.tls import ensure_tls
 )
 @click.option("--rate-limit-per-second", type=float, default=None, help="Per-principal refill rate (0 = off; 50).")
 @click.option("--rate-limit-burst", type=int, default=None, help="Per-principal burst (default 200).")
+@click.option(
+    "--kernels-on-stop",
+    type=click.Choice(["auto", "keep", "stop"]),
+    default=None,
+    help="On a clean stop: keep kernels running for the next start, stop them, or auto (default): "
+    "SIGTERM keeps them, Ctrl-C stops them.",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -54,6 +74,7 @@ def serve(
     insecure_no_auth: bool | None,
     rate_limit_per_second: float | None,
     rate_limit_burst: int | None,
+    kernels_on_stop: str | None,
 ) -> None:
     """Run the server over HTTPS (a local CA and certificate are made in the data dir if none is given).
 
@@ -72,6 +93,7 @@ def serve(
         insecure_no_auth=insecure_no_auth,
         rate_limit_per_second=rate_limit_per_second,
         rate_limit_burst=rate_limit_burst,
+        kernels_on_stop=kernels_on_stop,
     )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together.")
@@ -95,7 +117,7 @@ def serve(
     display_host = "localhost" if settings.host in ("127.0.0.1", "localhost", "::1") else settings.host
     endpoint = f"https://{display_host}:{bound_port}"
 
-    def on_ready(info: BootstrapInfo) -> None:
+    def on_ready(info: BootstrapInfo, adoption: AdoptionReport) -> None:
         record = {
             "endpoint": endpoint,
             "pid": os.getpid(),
@@ -103,6 +125,11 @@ def serve(
         }
         _server_file(settings.data_dir).write_text(json.dumps(record))
         click.echo(f"nbplane listening on {endpoint}")
+        if adoption.adopted or adoption.dead or adoption.orphans_stopped:
+            click.echo(
+                f"Kernels from the previous run: {len(adoption.adopted)} re-adopted, {len(adoption.dead)} dead, "
+                f"{len(adoption.orphans_stopped)} unrecorded kernel process(es) stopped."
+            )
         if settings.insecure_no_auth:
             click.echo("WARNING: authentication is off (--insecure-no-auth); any local process can use this server.")
         click.echo("Try it with the aidp CLI:")
@@ -116,7 +143,26 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    app = create_app(settings, on_ready=on_ready)
+
+    def on_stopping(stop_kernels: bool, count: int) -> None:
+        if not count:
+            return
+        if stop_kernels:
+            click.echo(f"Stopping {count} kernel(s).")
+        else:
+            click.echo(
+                f"Leaving {count} kernel(s) running; the next `nbplane serve` on this data dir re-adopts them. "
+                "(Stop them with Ctrl-C instead of SIGTERM, or with --kernels-on-stop stop.)"
+            )
+        sys.stdout.flush()
+
+    server: _Server | None = None
+    app = create_app(
+        settings,
+        on_ready=on_ready,
+        exit_signal=lambda: server.exit_signal if server is not None else None,
+        on_stopping=on_stopping,
+    )
     config = uvicorn.Config(
         app,
         ssl_certfile=str(cert),
@@ -124,9 +170,11 @@ def serve(
         log_level=settings.log_level,
         date_header=False,
         lifespan="on",
+        http=HttpProtocol,
+        ws=WebSocketProtocol,
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     try:
         server.run(sockets=[sock])
     finally:

@@ -48,7 +48,7 @@ from nbplane.errors import (
 from nbplane.etags import etag_matches
 from nbplane.scope import Scope
 
-OnRenamed = Callable[[Scope, str, str], Awaitable[None]]
+OnRenamed = Callable[[Scope, str, str], Awaitable[object]]
 StorageFactory = Callable[[str, str], ContentStorage]
 
 _log = structlog.get_logger(__name__)

@@ -66,6 +66,7 @@ class ActivityTracker:
         self._busy_parents = BoundedMap(max_busy)
         self._state = ExecutionState.STARTING
         self._last_activity = utcnow()
+        self._state_since = self._last_activity
         self._connections = 0
         self._reason: str | None = None
 
@@ -88,7 +89,22 @@ class ActivityTracker:
 
     @property
     def snapshot(self) -> KernelActivity:
-        return KernelActivity(self._state, self._last_activity, self._connections, self._reason)
+        return KernelActivity(self._state, self._last_activity, self._connections, self._reason, self._state_since)
+
+    @property
+    def state_since(self) -> datetime:
+        """When the current execution_state began."""
+        return self._state_since
+
+    def resume(self, last_activity: datetime) -> None:
+        """Start from an activity time recorded elsewhere (a kernel adopted after a server restart)."""
+        self._last_activity = last_activity
+        self._notify(significant=True)
+
+    def _enter(self, state: ExecutionState) -> None:
+        if state is not self._state:
+            self._state = state
+            self._state_since = utcnow()
 
     def set_connections(self, count: int) -> None:
         if count != self._connections:
@@ -103,7 +119,7 @@ class ActivityTracker:
         self._busy_parents.clear()
         self._reason = reason
         if state is not self._state:
-            self._state = state
+            self._enter(state)
             self._notify(significant=True)
 
     def is_user_request(self, header: Mapping[str, Any], *, from_server: bool) -> bool:
@@ -143,7 +159,7 @@ class ActivityTracker:
         if self._state is ExecutionState.DEAD:
             return  # only the owner declares a dead kernel alive again
         # Any status ends starting/restarting; only user requests make it busy.
-        self._state = ExecutionState.BUSY if self._busy_parents else ExecutionState.IDLE
+        self._enter(ExecutionState.BUSY if self._busy_parents else ExecutionState.IDLE)
 
     def _notify(self, *, significant: bool) -> None:
         if self._on_state_change is None:

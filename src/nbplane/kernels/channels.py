@@ -57,6 +57,7 @@ class Attachment:
         self.client_id = client_id
         self.replay_dropped = replay_dropped
         self.close_reason: str | None = None
+        self.close_detail: str | None = None
         self._owner = owner
         self._max_queue = max_queue
         self._queue: asyncio.Queue[WireMessage | None] = asyncio.Queue()
@@ -105,6 +106,12 @@ class Attachment:
         self.close_reason = reason
         self._queue.put_nowait(None)
         return leftovers
+
+    def _finish(self, reason: str, detail: str | None) -> None:
+        """Mark closed after what is queued (e.g. a final dead status) has been delivered."""
+        self.close_reason = reason
+        self.close_detail = detail
+        self._queue.put_nowait(None)
 
 
 class KernelChannels:
@@ -173,17 +180,24 @@ class KernelChannels:
     def activity(self) -> KernelActivity:
         return self._tracker.snapshot
 
-    def set_state(self, state: ExecutionState, reason: str | None = None) -> None:
+    def set_state(self, state: ExecutionState, reason: str | None = None, *, announce: bool = True) -> None:
         """Owner-known transitions: restarting, autorestarting, dead, or starting after a restart.
 
-        Clients are told about restarting/dead with a status message, as Jupyter Server does.
-        `reason` says why a kernel is dead. Raises `ValueError` for busy, which only the kernel can report.
+        With `announce`, clients are told about restarting/dead with a status message, as Jupyter Server
+        does for a crash (a dead status carries `reason` too). A restart the user asked for is not announced:
+        frontends read `restarting` as a crash. Raises `ValueError` for busy, which only the kernel reports.
         """
         self._tracker.set_state(state, reason)
-        if state in (ExecutionState.RESTARTING, ExecutionState.AUTORESTARTING, ExecutionState.DEAD):
-            wire_state = "dead" if state is ExecutionState.DEAD else "restarting"
-            msg = self.session.msg("status", content={"execution_state": wire_state})
+        if announce and state in (ExecutionState.RESTARTING, ExecutionState.AUTORESTARTING, ExecutionState.DEAD):
+            content: dict[str, str] = {"execution_state": "dead" if state is ExecutionState.DEAD else "restarting"}
+            if state is ExecutionState.DEAD and reason:
+                content["reason"] = reason
+            msg = self.session.msg("status", content=content)
             self._broadcast({"channel": "iopub", **msg, "buffers": []}, None)
+
+    def resume(self, last_activity: datetime) -> None:
+        """Carry over the last activity an earlier server recorded for this kernel (after adoption)."""
+        self._tracker.resume(last_activity)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -275,13 +289,14 @@ class KernelChannels:
         await self._sockets[channel].send_multipart(self.session.serialize(msg))
         return fut
 
-    async def close(self) -> None:
-        """End every attachment, stop the receive loops and close every socket; idempotent."""
+    async def close(self, *, detail: str | None = None) -> None:
+        """End every attachment (after what is queued to it, e.g. a final dead status; `detail` says why),
+        stop the receive loops and close every socket; idempotent."""
         if self._closed:
             return
         self._closed = True
         for att in list(self._attachments.values()):
-            att._close("closed")
+            att._finish("closed", detail)
         self._attachments.clear()
         self._tracker.set_connections(0)
         for fut in list(self._probe_replies.values()):

@@ -1,22 +1,46 @@
-"""An in-memory KernelBackend with no processes, for fast tests of the layers above."""
+"""An in-memory KernelBackend with no processes, for fast tests of the layers above.
+
+Its kernels live in a `FakeMachine` that several backends can share, so a test can let one backend go
+(`close(stop_kernels=False)`, a server restart) and have another `adopt` its kernels, or `crash` a kernel
+while no backend watches it."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from nbplane.errors import BackendError, ConflictError, InvalidInputError, NotFoundError
 from nbplane.kernels.base import (
+    Adoption,
     ExecutionState,
     KernelActivity,
     KernelAttachment,
     KernelBackend,
+    KernelRecord,
     KernelSpecInfo,
-    StartedKernel,
+    LaunchRequest,
     WireMessage,
 )
+
+
+class FakeMachine:
+    """Where fake kernels "run": kernel id -> kernelspec name; survives any one backend."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, str] = {}
+        self.env: dict[str, dict[str, str]] = {}
+
+    def crash(self, kernel_id: str) -> None:
+        """The kernel's process ends (e.g. while no server is running)."""
+        self.running.pop(kernel_id, None)
+
+
+def _message(channel: str, kind: str, content: dict[str, object], parent: dict[str, object]) -> WireMessage:
+    header = {"msg_id": str(uuid.uuid4()), "msg_type": kind, "session": "fake", "version": "5.3"}
+    return {"channel": channel, "header": header, "parent_header": parent, "metadata": {}, "content": content}
 
 
 class FakeAttachment:
@@ -25,6 +49,7 @@ class FakeAttachment:
     def __init__(self, backend: FakeKernelBackend, kernel_id: str, client_id: str) -> None:
         self.client_id = client_id
         self.close_reason: str | None = None
+        self.close_detail: str | None = None
         self._backend = backend
         self._kernel_id = kernel_id
         self._queue: asyncio.Queue[WireMessage | None] = asyncio.Queue()
@@ -44,16 +69,21 @@ class FakeAttachment:
             (channel, reply_type, {"status": "ok"}),
             ("iopub", "status", {"execution_state": "idle"}),
         ):
-            header = {"msg_id": str(uuid.uuid4()), "msg_type": kind, "session": "fake", "version": "5.3"}
-            self._queue.put_nowait(
-                {"channel": ch, "header": header, "parent_header": parent, "metadata": {}, "content": content}
-            )
+            self._queue.put_nowait(_message(ch, kind, content, parent))
 
     def detach(self) -> None:
         if self.close_reason is None:
             self.close_reason = "detached"
             self._queue.put_nowait(None)
             self._backend._detached(self._kernel_id, self)
+
+    def _finish(self, detail: str | None) -> None:
+        if self.close_reason is None:
+            if detail is not None:
+                self._queue.put_nowait(_message("iopub", "status", {"execution_state": "dead", "reason": detail}, {}))
+            self.close_reason = "closed"
+            self.close_detail = detail
+            self._queue.put_nowait(None)
 
     def __aiter__(self) -> FakeAttachment:
         return self
@@ -68,8 +98,16 @@ class FakeAttachment:
 class FakeKernelBackend(KernelBackend):
     """Kernels that start instantly (or after `start_delay`), with a `fail_kernels` set to simulate failures."""
 
-    def __init__(self, specs: tuple[str, ...] = ("python3", "python3-alt"), start_delay: float = 0.0) -> None:
+    runtime = "fake"
+
+    def __init__(
+        self,
+        specs: tuple[str, ...] = ("python3", "python3-alt"),
+        start_delay: float = 0.0,
+        machine: FakeMachine | None = None,
+    ) -> None:
         self.default_kernel_name = specs[0]
+        self.machine = machine or FakeMachine()
         self._spec_names = specs
         self.start_delay = start_delay
         self.fail_kernels: set[str] = set()
@@ -78,45 +116,72 @@ class FakeKernelBackend(KernelBackend):
         self._alive: dict[str, KernelActivity] = {}
         self._attached: dict[str, dict[str, FakeAttachment]] = {}
 
-    def kernelspecs(self) -> dict[str, KernelSpecInfo]:
+    async def kernelspecs(self) -> dict[str, KernelSpecInfo]:
         return {n: KernelSpecInfo(n, n, "python") for n in self._spec_names}
 
-    async def start(
-        self, kernel_name: str, *, kernel_id: str, cwd: str | None = None, env: dict[str, str] | None = None
-    ) -> StartedKernel:
-        if kernel_name not in self._spec_names:
-            raise InvalidInputError(f"No such kernel '{kernel_name}'. Available kernels: {self._spec_names}")
+    async def start(self, request: LaunchRequest) -> KernelRecord:
+        if request.kernel_name not in self._spec_names:
+            raise InvalidInputError(f"No such kernel '{request.kernel_name}'. Available kernels: {self._spec_names}")
         if self.start_delay:
             await asyncio.sleep(self.start_delay)
-        if kernel_name in self.fail_kernels:
-            raise BackendError(f"kernel '{kernel_name}' failed to start: simulated failure")
-        self.started.append(kernel_id)
-        self._alive[kernel_id] = KernelActivity(ExecutionState.IDLE, datetime.now(UTC), 0)
-        return StartedKernel(kernel_id, kernel_name, {"transport": "fake", "key": ""}, None)
+        if request.kernel_name in self.fail_kernels:
+            raise BackendError(f"kernel '{request.kernel_name}' failed to start: simulated failure")
+        self.started.append(request.kernel_id)
+        self.machine.running[request.kernel_id] = request.kernel_name
+        self.machine.env[request.kernel_id] = dict(request.env)
+        now = datetime.now(UTC)
+        self._alive[request.kernel_id] = KernelActivity(ExecutionState.IDLE, now, 0, state_since=now)
+        return KernelRecord(
+            request.kernel_id, request.kernel_name, self.runtime, {"cwd": request.cwd}, {"transport": "fake"}
+        )
 
-    async def shutdown(self, kernel_id: str, *, now: bool = False) -> None:
+    async def adopt(self, record: KernelRecord, *, last_activity: datetime | None = None) -> Adoption:
+        if record.runtime != self.runtime:
+            raise InvalidInputError(f"a {record.runtime!r} kernel record cannot be adopted by the fake runtime")
+        if record.kernel_id not in self.machine.running:
+            return Adoption(False, "the kernel process ended while no server was running")
+        now = datetime.now(UTC)
+        self._alive[record.kernel_id] = KernelActivity(ExecutionState.IDLE, last_activity or now, 0, state_since=now)
+        return Adoption(True)
+
+    async def stop_orphans(self, known: Collection[str]) -> list[str]:
+        orphans = [k for k in self.machine.running if k not in known and k not in self._alive]
+        for kernel_id in orphans:
+            self.machine.crash(kernel_id)
+        return orphans
+
+    async def shutdown(self, kernel_id: str, *, now: bool = False, reason: str | None = None) -> None:
         self._alive.pop(kernel_id, None)
+        self.machine.crash(kernel_id)
         for att in list(self._attached.pop(kernel_id, {}).values()):
-            att.detach()
+            att._finish(reason)
 
     async def restart(self, kernel_id: str) -> None:
-        if kernel_id not in self._alive:
-            raise NotFoundError(f"Kernel does not exist: {kernel_id}")
+        self._require(kernel_id)
         self.restarts[kernel_id] = self.restarts.get(kernel_id, 0) + 1
 
     async def interrupt(self, kernel_id: str) -> None:
+        self._require(kernel_id)
+
+    def _require(self, kernel_id: str) -> None:
         if kernel_id not in self._alive:
             raise NotFoundError(f"Kernel does not exist: {kernel_id}")
 
-    def is_alive(self, kernel_id: str) -> bool:
-        return kernel_id in self._alive
+    async def is_alive(self, kernel_id: str) -> bool:
+        activity = self._alive.get(kernel_id)
+        return activity is not None and activity.execution_state is not ExecutionState.DEAD
 
-    def activity(self, kernel_id: str) -> KernelActivity | None:
+    async def activity(self, kernel_id: str) -> KernelActivity | None:
         return self._alive.get(kernel_id)
 
-    def attach(self, kernel_id: str, client_id: str) -> KernelAttachment:
-        if kernel_id not in self._alive:
-            raise NotFoundError(f"Kernel does not exist: {kernel_id}")
+    def set_activity(self, kernel_id: str, **changes: object) -> None:
+        """Tests: move a kernel's live state (execution_state, last_activity, state_since, ...)."""
+        self._alive[kernel_id] = dataclasses.replace(self._alive[kernel_id], **changes)  # type: ignore[arg-type]
+
+    async def attach(self, kernel_id: str, client_id: str) -> KernelAttachment:
+        self._require(kernel_id)
+        if self._alive[kernel_id].execution_state is ExecutionState.DEAD:
+            raise BackendError(f"kernel {kernel_id} is dead")
         attached = self._attached.setdefault(kernel_id, {})
         if client_id in attached:
             attached[client_id].detach()
@@ -135,8 +200,14 @@ class FakeKernelBackend(KernelBackend):
             count = len(self._attached.get(kernel_id, {}))
             self._alive[kernel_id] = dataclasses.replace(self._alive[kernel_id], connections=count)
 
-    def kernel_ids(self) -> list[str]:
+    async def kernel_ids(self) -> list[str]:
         return list(self._alive)
 
-    async def close(self) -> None:
+    async def close(self, *, stop_kernels: bool) -> None:
+        for kernel_id in list(self._alive):
+            if stop_kernels:
+                await self.shutdown(kernel_id)
+            else:
+                for att in list(self._attached.pop(kernel_id, {}).values()):
+                    att._finish(None)
         self._alive.clear()

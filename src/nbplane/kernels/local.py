@@ -1,5 +1,9 @@
 """Kernels as local processes through jupyter_client; each kernel's zmq traffic (the server's own
-watch, every websocket client) goes through one `KernelChannels`, so every reader sees one live state."""
+watch, every websocket client) goes through one `KernelChannels`, so every reader sees one live state.
+
+Kernels outlive the server (see `nbplane.kernels.provisioner`): `close(stop_kernels=False)` only lets go of
+them, and `adopt` takes one over again from its `KernelRecord` (connection file, pid and start time, launch
+cwd and extra env), so that a later server can restart it in place with the same launch arguments."""
 
 from __future__ import annotations
 
@@ -7,32 +11,78 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
+import signal
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from jupyter_client.ioloop import AsyncIOLoopKernelManager
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from traitlets.config import Config
 
 from nbplane.errors import BackendError, InvalidInputError, NotFoundError
 from nbplane.kernels.base import (
+    Adoption,
     ExecutionState,
     KernelActivity,
     KernelAttachment,
     KernelBackend,
+    KernelRecord,
     KernelSpecInfo,
-    StartedKernel,
+    LaunchRequest,
 )
 from nbplane.kernels.channels import KernelChannels
+from nbplane.kernels.environment import kernel_environment
+from nbplane.kernels.provisioner import DetachedProvisioner, same_process
 
 log = logging.getLogger(__name__)
 
 _RECOVERY_PROBE_S = 1.0
+_CONNECTION_FILE = re.compile(r"kernel-([0-9a-fA-F-]{8,64})\.json$")
+
+
+@dataclass(frozen=True)
+class LocalKernelDetails:
+    """The local runtime's part of a KernelRecord."""
+
+    connection_file: str
+    pid: int
+    pid_started: float | None
+    cwd: str
+    env: dict[str, str]
+
+    @classmethod
+    def from_json(cls, data: Any) -> LocalKernelDetails:
+        try:
+            return cls(
+                connection_file=str(data["connection_file"]),
+                pid=int(data["pid"]),
+                pid_started=None if data.get("pid_started") is None else float(data["pid_started"]),
+                cwd=str(data["cwd"]),
+                env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"not a local kernel record: {exc}") from exc
+
+
+class _KernelManager(AsyncIOLoopKernelManager):  # type: ignore[misc]
+    """Calls `on_launched` after every (re)launch of the process, so the owner reconnects to new ports
+    from a known point instead of guessing from a half-updated connection info."""
+
+    on_launched: Callable[[], None] | None = None
+
+    async def _async_post_start_kernel(self, **kw: Any) -> None:
+        await super()._async_post_start_kernel(**kw)
+        if self.on_launched is not None:
+            self.on_launched()
 
 
 class _RunningKernel:
-    def __init__(self, kernel_id: str, manager: AsyncIOLoopKernelManager) -> None:
+    def __init__(self, kernel_id: str, manager: _KernelManager) -> None:
         self.id = kernel_id
         self.manager = manager
         self.channels: KernelChannels | None = None
@@ -41,27 +91,33 @@ class _RunningKernel:
 
 
 class LocalKernelBackend(KernelBackend):
+    runtime = "local"
+
     def __init__(
         self,
         runtime_dir: Path,
         *,
         default_kernel_name: str = "python3",
         start_timeout: float = 60.0,
+        adopt_timeout: float = 10.0,
         restart_limit: int = 5,
         replay_max_messages: int = 10_000,
         replay_max_bytes: int = 16 * 1024 * 1024,
+        env_passthrough: Collection[str] = (),
         spec_manager: KernelSpecManager | None = None,
     ) -> None:
         self.runtime_dir = runtime_dir
         self.default_kernel_name = default_kernel_name
         self.start_timeout = start_timeout
+        self.adopt_timeout = adopt_timeout
         self.restart_limit = restart_limit
         self.replay_max_messages = replay_max_messages
         self.replay_max_bytes = replay_max_bytes
+        self.env_passthrough = tuple(env_passthrough)
         self._specs = spec_manager or KernelSpecManager()
         self._kernels: dict[str, _RunningKernel] = {}
 
-    def kernelspecs(self) -> dict[str, KernelSpecInfo]:
+    async def kernelspecs(self) -> dict[str, KernelSpecInfo]:
         specs: dict[str, KernelSpecInfo] = {}
         for name, entry in self._specs.get_all_specs().items():
             spec = entry.get("spec", {})
@@ -74,44 +130,143 @@ class LocalKernelBackend(KernelBackend):
             )
         return specs
 
-    async def start(
-        self, kernel_name: str, *, kernel_id: str, cwd: str | None = None, env: dict[str, str] | None = None
-    ) -> StartedKernel:
-        try:
-            self._specs.get_kernel_spec(kernel_name)
-        except NoSuchKernel as exc:
-            raise InvalidInputError(self.unknown_kernel_message(kernel_name)) from exc
+    # ---- start and adopt ---------------------------------------------------------------------
+
+    def _manager(self, kernel_id: str, kernel_name: str) -> tuple[_KernelManager, DetachedProvisioner]:
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
-        manager = AsyncIOLoopKernelManager(
+        self.runtime_dir.chmod(0o700)
+        manager = _KernelManager(
             kernel_name=kernel_name,
             kernel_spec_manager=self._specs,
             connection_file=str(self.runtime_dir / f"kernel-{kernel_id}.json"),
             config=Config({"KernelRestarter": {"restart_limit": self.restart_limit}}),
         )
         manager.kernel_id = kernel_id
-        running = _RunningKernel(kernel_id, manager)
-        self._kernels[kernel_id] = running
-        try:
-            # post_start_kernel starts the restarter; callbacks go on before anything can die.
-            manager.autorestart = False
-            await manager.start_kernel(cwd=cwd, env={**os.environ, **(env or {})})
-            channels = KernelChannels(
-                manager.get_connection_info(),
-                replay_max_messages=self.replay_max_messages,
-                replay_max_bytes=self.replay_max_bytes,
-            )
-            await channels.start(wait_s=self.start_timeout)
-            running.channels = channels
-        except Exception as exc:
-            self._kernels.pop(kernel_id, None)
-            await self._stop(running, now=True)
-            raise BackendError(f"kernel '{kernel_name}' failed to start: {exc or type(exc).__name__}") from exc
+        provisioner = DetachedProvisioner(kernel_id=kernel_id, kernel_spec=manager.kernel_spec, parent=manager)
+        provisioner.log_path = self.runtime_dir / f"kernel-{kernel_id}.log"
+        manager.provisioner = provisioner  # used instead of the factory's (kept across restarts)
+        return manager, provisioner
+
+    def _channels(self, manager: _KernelManager) -> KernelChannels:
+        return KernelChannels(
+            manager.get_connection_info(),
+            replay_max_messages=self.replay_max_messages,
+            replay_max_bytes=self.replay_max_bytes,
+        )
+
+    def _watch(self, running: _RunningKernel) -> None:
+        manager = running.manager
+        manager.on_launched = lambda: self._on_launched(running)
         manager.autorestart = True
         manager.start_restarter()
         manager.add_restart_callback(lambda: self._on_autorestart(running), "restart")
         manager.add_restart_callback(lambda: self._on_dead(running), "dead")
-        pid = getattr(getattr(manager.provisioner, "process", None), "pid", None)
-        return StartedKernel(kernel_id, kernel_name, _jsonable(manager.get_connection_info()), pid)
+
+    async def start(self, request: LaunchRequest) -> KernelRecord:
+        try:
+            self._specs.get_kernel_spec(request.kernel_name)
+        except NoSuchKernel as exc:
+            raise InvalidInputError(self.unknown_kernel_message(request.kernel_name)) from exc
+        manager, _ = self._manager(request.kernel_id, request.kernel_name)
+        running = _RunningKernel(request.kernel_id, manager)
+        self._kernels[request.kernel_id] = running
+        env = kernel_environment(request.env, passthrough=self.env_passthrough)
+        try:
+            manager.autorestart = False  # the restarter goes on once the channels are up
+            await manager.start_kernel(cwd=request.cwd, env=env)
+            channels = self._channels(manager)
+            await channels.start(wait_s=self.start_timeout)
+            running.channels = channels
+        except Exception as exc:
+            self._kernels.pop(request.kernel_id, None)
+            await self._stop(running, now=True)
+            raise BackendError(f"kernel '{request.kernel_name}' failed to start: {exc or type(exc).__name__}") from exc
+        self._watch(running)
+        return self._record(running, request.cwd, dict(request.env))
+
+    def _record(self, running: _RunningKernel, cwd: str, env: dict[str, str]) -> KernelRecord:
+        provisioner = running.manager.provisioner
+        assert isinstance(provisioner, DetachedProvisioner) and provisioner.pid is not None
+        details = LocalKernelDetails(
+            connection_file=running.manager.connection_file,
+            pid=provisioner.pid,
+            pid_started=provisioner.pid_started,
+            cwd=cwd,
+            env=env,
+        )
+        return KernelRecord(
+            kernel_id=running.id,
+            kernel_name=running.manager.kernel_name,
+            runtime=self.runtime,
+            details=asdict(details),
+            connection_info=_jsonable(running.manager.get_connection_info()),
+            pid=provisioner.pid,
+        )
+
+    async def adopt(self, record: KernelRecord, *, last_activity: datetime | None = None) -> Adoption:
+        if record.runtime != self.runtime:
+            raise InvalidInputError(f"a {record.runtime!r} kernel record cannot be adopted by the local runtime")
+        details = LocalKernelDetails.from_json(record.details)
+        if record.kernel_id in self._kernels:
+            return Adoption(True)
+        if not same_process(details.pid, details.pid_started):
+            self._forget_files(record.kernel_id)
+            return Adoption(False, "the kernel process ended while no server was running")
+        if record.connection_info is None:
+            return Adoption(False, "no connection info was recorded for the kernel")
+        try:
+            manager, provisioner = self._manager(record.kernel_id, record.kernel_name)
+        except NoSuchKernel:
+            await _terminate_group(details.pid, details.pid_started)
+            return Adoption(False, f"kernelspec '{record.kernel_name}' is no longer installed")
+        info = {k: (v.encode() if k == "key" and isinstance(v, str) else v) for k, v in record.connection_info.items()}
+        manager.load_connection_info(info)
+        manager.connection_file = details.connection_file
+        provisioner.adopt(details.pid, details.pid_started, manager.get_connection_info(), details.cwd)
+        # Restarts (user or automatic) relaunch with the original arguments.
+        manager._launch_args = {
+            "cwd": details.cwd,
+            "env": kernel_environment(details.env, passthrough=self.env_passthrough),
+        }
+        manager._connect_control_socket()
+        running = _RunningKernel(record.kernel_id, manager)
+        channels = self._channels(manager)
+        try:
+            await channels.start(wait_s=self.adopt_timeout)
+        except BackendError:
+            await self._stop(running, now=True)
+            return Adoption(False, f"the kernel did not answer within {self.adopt_timeout:g} s of the server's start")
+        if last_activity is not None:
+            channels.resume(last_activity)
+        running.channels = channels
+        self._kernels[record.kernel_id] = running
+        self._watch(running)
+        return Adoption(True)
+
+    async def stop_orphans(self, known: Collection[str]) -> list[str]:
+        keep = set(known) | set(self._kernels)
+        stopped: list[str] = []
+        marker = str(self.runtime_dir)
+        for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
+            cmdline = proc.info.get("cmdline") or []
+            for arg in cmdline:
+                match = _CONNECTION_FILE.search(arg)
+                if match and arg.startswith(marker) and match.group(1) not in keep:
+                    log.warning("stopping orphan kernel %s (pid %s): no record of it", match.group(1), proc.pid)
+                    await _terminate_group(proc.pid, proc.info.get("create_time"))
+                    stopped.append(match.group(1))
+                    break
+        if self.runtime_dir.is_dir():
+            for path in self.runtime_dir.glob("kernel-*.json"):
+                match = _CONNECTION_FILE.search(path.name)
+                if match and match.group(1) not in keep:
+                    self._forget_files(match.group(1))
+        return stopped
+
+    def _forget_files(self, kernel_id: str) -> None:
+        """A kernel that is gone needs no connection file (it holds the kernel's HMAC key)."""
+        with contextlib.suppress(OSError):
+            (self.runtime_dir / f"kernel-{kernel_id}.json").unlink(missing_ok=True)
 
     def unknown_kernel_message(self, kernel_name: str) -> str:
         available = ", ".join(sorted(self._specs.find_kernel_specs())) or "none"
@@ -119,15 +274,20 @@ class LocalKernelBackend(KernelBackend):
 
     # ---- restarts ----------------------------------------------------------------------------
 
-    def _on_autorestart(self, running: _RunningKernel) -> None:
-        """The restarter found the process dead and is about to start a new one (maybe on new ports)."""
+    def _on_launched(self, running: _RunningKernel) -> None:
+        """A new process was launched for a kernel we watch (a restart): follow it until it answers."""
         if running.channels is None or self._kernels.get(running.id) is not running:
             return
-        running.channels.set_state(ExecutionState.AUTORESTARTING)
-        if running.recovery is None or running.recovery.done():
-            running.recovery = asyncio.get_running_loop().create_task(
-                self._recover(running, deadline_s=self.start_timeout), name=f"recover-{running.id}"
-            )
+        if running.recovery is not None and not running.recovery.done():
+            running.recovery.cancel()
+        running.recovery = asyncio.get_running_loop().create_task(
+            self._recover(running, deadline_s=self.start_timeout), name=f"recover-{running.id}"
+        )
+
+    def _on_autorestart(self, running: _RunningKernel) -> None:
+        """The restarter found the process dead and is about to start a new one (maybe on new ports)."""
+        if running.channels is not None and self._kernels.get(running.id) is running:
+            running.channels.set_state(ExecutionState.AUTORESTARTING)
 
     def _on_dead(self, running: _RunningKernel) -> None:
         if running.recovery is not None:
@@ -136,19 +296,19 @@ class LocalKernelBackend(KernelBackend):
             running.channels.set_state(ExecutionState.DEAD, "kernel died and restarts are exhausted")
 
     async def _recover(self, running: _RunningKernel, *, deadline_s: float) -> None:
-        """Follow a restarted process until it answers, then report it idle."""
+        """Move the channels to the new process's ports if they changed, then probe until it answers."""
         channels = running.channels
         if channels is None:
             return
+        info = running.manager.get_connection_info()
+        if not channels.same_ports(info):
+            log.info("kernel %s restarted on new ports; reconnecting its channels", running.id)
+            await channels.reconnect(info)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + deadline_s
         while loop.time() < deadline:
             if channels.execution_state is ExecutionState.DEAD:
                 return
-            info = running.manager.get_connection_info()
-            if running.manager.has_kernel and not channels.same_ports(info):
-                log.info("kernel %s restarted on new ports; reconnecting its channels", running.id)
-                await channels.reconnect(info)
             try:
                 await channels.probe("control", wait_s=_RECOVERY_PROBE_S)
             except BackendError:
@@ -169,36 +329,31 @@ class LocalKernelBackend(KernelBackend):
             raise BackendError(f"kernel {kernel_id} is still starting")
         if running.recovery is not None:
             running.recovery.cancel()
-        channels.set_state(ExecutionState.RESTARTING)
+        # Reported by the REST models, not broadcast: JupyterLab reads an iopub `restarting` as a crash.
+        channels.set_state(ExecutionState.RESTARTING, announce=False)
         try:
             await running.manager.restart_kernel(now=True)
-            running.recovery = asyncio.get_running_loop().create_task(
-                self._recover(running, deadline_s=self.start_timeout), name=f"recover-{kernel_id}"
-            )
-            await running.recovery
+            if running.recovery is not None:
+                await running.recovery
         except Exception as exc:
             channels.set_state(ExecutionState.DEAD, f"restart failed: {exc}")
             raise BackendError(f"kernel {kernel_id} failed to restart: {exc}") from exc
-        if channels.execution_state is not ExecutionState.IDLE and channels.execution_state is not ExecutionState.BUSY:
+        if channels.execution_state not in (ExecutionState.IDLE, ExecutionState.BUSY):
             channels.set_state(ExecutionState.DEAD, "the kernel did not answer after a restart")
             raise BackendError(f"kernel {kernel_id} did not answer after a restart")
 
     # ---- stop --------------------------------------------------------------------------------
 
-    async def shutdown(self, kernel_id: str, *, now: bool = False) -> None:
+    async def shutdown(self, kernel_id: str, *, now: bool = False, reason: str | None = None) -> None:
         running = self._kernels.pop(kernel_id, None)
         if running is not None:
-            await self._stop(running, now=now)
+            if reason is not None and running.channels is not None:
+                running.channels.set_state(ExecutionState.DEAD, reason)
+            await self._stop(running, now=now, detail=reason)
 
-    async def _stop(self, running: _RunningKernel, *, now: bool) -> None:
-        if running.recovery is not None:
-            running.recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await running.recovery
-        if running.channels is not None:
-            await running.channels.close()
+    async def _stop(self, running: _RunningKernel, *, now: bool, detail: str | None = None) -> None:
+        await self._release(running, detail=detail)
         manager = running.manager
-        manager.stop_restarter()
         try:
             if manager.has_kernel:
                 await manager.shutdown_kernel(now=now)
@@ -207,6 +362,17 @@ class LocalKernelBackend(KernelBackend):
         finally:
             with contextlib.suppress(Exception):
                 await manager.cleanup_resources()
+
+    async def _release(self, running: _RunningKernel, *, detail: str | None = None) -> None:
+        """Stop watching a kernel and close our sockets to it; the process is left alone."""
+        if running.recovery is not None:
+            running.recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running.recovery
+        running.manager.on_launched = None
+        running.manager.stop_restarter()
+        if running.channels is not None:
+            await running.channels.close(detail=detail)
 
     def _get(self, kernel_id: str) -> _RunningKernel:
         running = self._kernels.get(kernel_id)
@@ -219,33 +385,56 @@ class LocalKernelBackend(KernelBackend):
     async def interrupt(self, kernel_id: str) -> None:
         await self._get(kernel_id).manager.interrupt_kernel()
 
-    def is_alive(self, kernel_id: str) -> bool:
+    async def is_alive(self, kernel_id: str) -> bool:
         running = self._kernels.get(kernel_id)
         if running is None:
             return False
         return running.channels is None or running.channels.execution_state is not ExecutionState.DEAD
 
-    def activity(self, kernel_id: str) -> KernelActivity | None:
+    async def activity(self, kernel_id: str) -> KernelActivity | None:
         running = self._kernels.get(kernel_id)
         if running is None:
             return None
         if running.channels is None:
-            return KernelActivity(ExecutionState.STARTING, running.started_at, 0)
+            return KernelActivity(ExecutionState.STARTING, running.started_at, 0, state_since=running.started_at)
         return running.channels.activity
 
-    def attach(self, kernel_id: str, client_id: str) -> KernelAttachment:
+    async def attach(self, kernel_id: str, client_id: str) -> KernelAttachment:
         running = self._get(kernel_id)
         if running.channels is None:
             raise BackendError(f"kernel {kernel_id} is still starting")
+        if running.channels.execution_state is ExecutionState.DEAD:
+            raise BackendError(f"kernel {kernel_id} is dead: {running.channels.activity.reason or 'unknown reason'}")
         return running.channels.attach(client_id)
 
-    def kernel_ids(self) -> list[str]:
+    async def kernel_ids(self) -> list[str]:
         return list(self._kernels)
 
-    async def close(self) -> None:
+    async def close(self, *, stop_kernels: bool) -> None:
         kernels = list(self._kernels.values())
         self._kernels.clear()
-        await asyncio.gather(*(self._stop(k, now=False) for k in kernels), return_exceptions=True)
+        if stop_kernels:
+            await asyncio.gather(*(self._stop(k, now=False) for k in kernels), return_exceptions=True)
+            return
+        for running in kernels:
+            with contextlib.suppress(Exception):
+                await self._release(running, detail="the server is restarting; reconnect")
+            running.manager._close_control_socket()
+
+
+async def _terminate_group(pid: int, started: float | None, grace_s: float = 3.0) -> None:
+    """SIGTERM a kernel's process group (it leads its own session), then SIGKILL what is left."""
+    if not same_process(pid, started):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(pid), sig)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while loop.time() < deadline and same_process(pid, started):  # noqa: ASYNC110 (polling another process)
+            await asyncio.sleep(0.05)
+        if not same_process(pid, started):
+            return
 
 
 def _jsonable(info: dict[str, Any]) -> dict[str, Any]:

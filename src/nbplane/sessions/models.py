@@ -61,11 +61,17 @@ class NotebookSession:
 
 @dataclass(frozen=True)
 class SessionView:
-    """A session with its kernel's live state (None when this node has no news of the kernel)."""
+    """A session with its kernel's live state (None when this node has no news of the kernel) and what the
+    kernel's row says (`kernel_status` running/stopped/dead/culled, with `kernel_reason`)."""
 
     session: NotebookSession
     kernel: KernelActivity | None
     kernel_status: str | None = None
+    kernel_reason: str | None = None
+
+    @property
+    def kernel_gone(self) -> bool:
+        return self.kernel is None and self.kernel_status in ("stopped", "dead", "culled")
 
     @property
     def execution_state(self) -> str:
@@ -73,9 +79,29 @@ class SessionView:
             return self.kernel.execution_state
         if self.session.lifecycle_state is LifecycleState.CREATING:
             return "starting"
-        if self.session.lifecycle_state is LifecycleState.FAILED or self.kernel_status in ("stopped", "dead"):
+        if self.session.lifecycle_state is LifecycleState.FAILED or self.kernel_gone:
             return "dead"
         return "unknown"
+
+    @property
+    def lifecycle_details(self) -> str | None:
+        """The session's own details, or, for an ACTIVE session whose kernel is not running, why and what
+        revives it: the state and the kernel's never contradict each other without saying so."""
+        if self.session.lifecycle_state is not LifecycleState.ACTIVE:
+            return self.session.lifecycle_details
+        dead_reason: str | None = None
+        if self.kernel is not None and self.kernel.execution_state == "dead":
+            dead_reason = self.kernel.reason or "the kernel died"
+        elif self.kernel_gone:
+            dead_reason = self.kernel_reason or f"the kernel was {self.kernel_status}"
+        elif self.kernel is None and self.session.kernel_id and self.kernel_status == "running":
+            return "The kernel runs on another nbplane server; its state is unknown here."
+        if dead_reason is None:
+            return self.session.lifecycle_details
+        return (
+            f"The session's kernel is not running ({dead_reason}). Create the session again for its path, "
+            "or update it, to start a new kernel."
+        )
 
 
 class Unset:

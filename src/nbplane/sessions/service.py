@@ -5,7 +5,8 @@ Invariants:
   creates for one path start exactly one kernel: the request whose INSERT wins starts it, the others
   wait for the winner's row to leave CREATING and return it;
 - a database transaction is never held open while a kernel starts or stops;
-- a kernel is shut down when the last session using it goes away.
+- a kernel is shut down when the last session using it goes away;
+- kernels are the kernels service's: this module never touches a kernel row or the backend.
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from pathlib import Path
-
-from sqlalchemy.exc import IntegrityError
 
 from nbplane.errors import (
+    AlreadyExistsError,
     BackendError,
     ConflictError,
     InvalidInputError,
@@ -26,7 +24,7 @@ from nbplane.errors import (
     PreconditionFailedError,
 )
 from nbplane.etags import etag_matches
-from nbplane.kernels.base import KernelBackend, StartedKernel
+from nbplane.kernels.service import KernelService
 from nbplane.scope import Scope
 from nbplane.sessions.models import (
     CreateSessionRequest,
@@ -42,14 +40,13 @@ from nbplane.sessions.models import (
 )
 from nbplane.store import sessions_repo
 from nbplane.store.db import Database
-from nbplane.store.tables import KernelRow, SessionRow, utcnow
+from nbplane.store.sessions_repo import KernelState, StoredSession
+from nbplane.store.tables import utcnow
 
 log = logging.getLogger(__name__)
 
-WorkspaceDir = Callable[[Scope], Path]
 
-
-def _to_domain(row: SessionRow) -> NotebookSession:
+def _to_domain(row: StoredSession) -> NotebookSession:
     return NotebookSession(
         id=row.id,
         scope=Scope(row.instance_id, row.workspace_key),
@@ -75,33 +72,23 @@ def check_if_match(if_match: str | None, etag: str) -> None:
 
 
 class SessionService:
-    def __init__(
-        self,
-        db: Database,
-        kernels: KernelBackend,
-        *,
-        workspace_dir: WorkspaceDir,
-        wait_timeout: float = 90.0,
-        node_id: str = "local",
-    ) -> None:
+    def __init__(self, db: Database, kernels: KernelService, *, wait_timeout: float = 90.0) -> None:
         self._db = db
-        self._node_id = node_id
         self._kernels = kernels
-        self._workspace_dir = workspace_dir
         self._wait_timeout = wait_timeout
 
     # ---- reads -------------------------------------------------------------------------------
 
-    def _view(self, row: SessionRow, kernel_status: str | None) -> SessionView:
-        activity = self._kernels.activity(row.kernel_id) if row.kernel_id else None
-        return SessionView(_to_domain(row), activity, kernel_status)
+    async def _view(self, row: StoredSession, kernel: KernelState) -> SessionView:
+        activity = await self._kernels.activity(row.kernel_id) if row.kernel_id else None
+        return SessionView(_to_domain(row), activity, kernel.status, kernel.reason)
 
     async def get(self, scope: Scope, session_id: str) -> SessionView:
         async with self._db.read() as db:
-            found = await sessions_repo.get_with_kernel_status(db, scope.instance_id, scope.workspace_key, session_id)
+            found = await sessions_repo.get_with_kernel_state(db, scope.instance_id, scope.workspace_key, session_id)
         if found is None:
             raise NotFoundError(f"Session not found: {session_id}")
-        return self._view(*found)
+        return await self._view(*found)
 
     async def list(self, scope: Scope, query: ListSessionsQuery) -> SessionPage:
         after = (query.page.time_created, query.page.id) if query.page else None
@@ -119,7 +106,7 @@ class SessionService:
             )
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = [self._view(row, status) for row, status in rows]
+        items = [await self._view(row, kernel) for row, kernel in rows]
         next_page = None
         if more and rows:
             last = rows[-1][0]
@@ -140,7 +127,8 @@ class SessionService:
                 existing = await self._settled_session_for_path(scope, request.path)
                 if existing is not None:
                     return existing
-            row = SessionRow(
+            now = utcnow()
+            row = StoredSession(
                 id=str(uuid.uuid4()),
                 instance_id=scope.instance_id,
                 workspace_key=scope.workspace_key,
@@ -152,14 +140,15 @@ class SessionService:
                 kernel_id=None,
                 kernel_name=kernel_name,
                 lifecycle_state=LifecycleState.CREATING.value,
+                lifecycle_details=None,
                 created_by=created_by,
-                time_created=utcnow(),
-                time_updated=utcnow(),
+                time_created=now,
+                time_updated=now,
             )
             try:
                 async with self._db.write() as db:
-                    db.add(row)
-            except IntegrityError:
+                    await sessions_repo.insert(db, row)
+            except AlreadyExistsError:
                 if request.path is None:
                     raise
                 continue  # another request won the path; wait for and return its session
@@ -168,17 +157,11 @@ class SessionService:
     async def _validate_kernel_choice(self, scope: Scope, kernel_id: str | None, kernel_name: str | None) -> str:
         """The kernelspec the session will use; rejects unknown kernels and specs before anything is written."""
         if kernel_id is not None:
-            async with self._db.read() as db:
-                kernel = await sessions_repo.get_kernel(db, scope.instance_id, scope.workspace_key, kernel_id)
-            if kernel is None or not self._kernels.is_alive(kernel_id):
+            kernel = await self._kernels.find(scope, kernel_id)
+            if kernel is None or not await self._kernels.is_alive(kernel_id):
                 raise InvalidInputError(f"No such kernel: {kernel_id}")
             return kernel.name
-        name = kernel_name or self._kernels.default_kernel_name
-        specs = self._kernels.kernelspecs()
-        if name not in specs:
-            available = ", ".join(sorted(specs)) or "none"
-            raise InvalidInputError(f"No such kernel '{name}'. Available kernels: {available}.")
-        return name
+        return await self._kernels.check_kernel_name(kernel_name)
 
     async def _settled_session_for_path(self, scope: Scope, path: str) -> SessionView | None:
         """The existing session for `path` once it is no longer CREATING; None when there is none.
@@ -196,7 +179,7 @@ class SessionService:
                     await sessions_repo.delete_session(db, row.id)
                 return None
             if state is LifecycleState.ACTIVE:
-                if row.kernel_id and await self._kernel_is_gone(scope, row.kernel_id):
+                if row.kernel_id and await self._kernels.is_gone(scope, row.kernel_id):
                     return await self._revive(scope, row)
                 return await self.get(scope, row.id)
             if asyncio.get_running_loop().time() > deadline:
@@ -205,93 +188,42 @@ class SessionService:
             delay = min(delay * 2, 0.25)
 
     async def _finish_create(
-        self, scope: Scope, row: SessionRow, attach_to: str | None, kernel_name: str, created_by: str
+        self, scope: Scope, row: StoredSession, attach_to: str | None, kernel_name: str, created_by: str
     ) -> SessionView:
         if attach_to is not None:
             kernel_id = attach_to
         else:
             try:
-                started = await self.start_kernel(scope, kernel_name, row.path, created_by)
+                started = await self._kernels.start(scope, kernel_name, path=row.path, created_by=created_by)
             except BackendError as exc:
                 async with self._db.write() as db:
-                    current = await db.get(SessionRow, row.id)
-                    if current is not None:
-                        current.lifecycle_state = LifecycleState.FAILED.value
-                        current.lifecycle_details = exc.message
-                        current.time_updated = utcnow()
+                    await sessions_repo.update_session(
+                        db, row.id, lifecycle_state=LifecycleState.FAILED.value, lifecycle_details=exc.message
+                    )
                 return await self.get(scope, row.id)
             kernel_id = started.id
         async with self._db.write() as db:
-            current = await db.get(SessionRow, row.id)
+            current = await sessions_repo.get_by_id(db, row.id)
             if current is not None:
-                current.kernel_id = kernel_id
-                current.lifecycle_state = LifecycleState.ACTIVE.value
-                current.time_updated = utcnow()
+                await sessions_repo.update_session(
+                    db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
+                )
         if current is None:
             await self._release_kernel(kernel_id)
             raise NotFoundError(f"Session {row.id} was deleted while its kernel was starting")
         return await self.get(scope, row.id)
 
-    async def start_kernel(
-        self,
-        scope: Scope,
-        kernel_name: str,
-        path: str | None,
-        created_by: str,
-        extra_env: dict[str, str] | None = None,
-    ) -> StartedKernel:
-        """Start a kernel in the workspace directory and record it (with its connection info)."""
-        cwd = self._workspace_dir(scope)
-        cwd.mkdir(parents=True, exist_ok=True)
-        env = {**(extra_env or {}), "JPY_SESSION_NAME": path or ""}
-        kernel_id = str(uuid.uuid4())
-        started = await self._kernels.start(kernel_name, kernel_id=kernel_id, cwd=str(cwd), env=env)
-        try:
-            async with self._db.write() as db:
-                db.add(
-                    KernelRow(
-                        id=started.id,
-                        instance_id=scope.instance_id,
-                        workspace_key=scope.workspace_key,
-                        name=started.name,
-                        connection_info=started.connection_info,
-                        pid=started.pid,
-                        status="running",
-                        node_id=self._node_id,
-                        created_by=created_by,
-                        time_created=utcnow(),
-                    )
-                )
-        except Exception:
-            await self._kernels.shutdown(started.id, now=True)
-            raise
-        return started
-
-    async def _kernel_is_gone(self, scope: Scope, kernel_id: str) -> bool:
-        """True when no node runs the kernel any more. A kernel another node records as running is that
-        node's to manage; this node cannot see its process and must not replace it."""
-        if self._kernels.is_alive(kernel_id):
-            return False
-        async with self._db.read() as db:
-            kernel = await sessions_repo.get_kernel(db, scope.instance_id, scope.workspace_key, kernel_id)
-        if kernel is None or kernel.status != "running":
-            return True
-        return kernel.node_id in (self._node_id, None)
-
-    async def _revive(self, scope: Scope, row: SessionRow) -> SessionView:
-        """Give an ACTIVE session whose kernel is gone (e.g. after a server restart) a fresh kernel."""
-        started = await self.start_kernel(scope, row.kernel_name, row.path, row.created_by or "")
+    async def _revive(self, scope: Scope, row: StoredSession) -> SessionView:
+        """Give an ACTIVE session whose kernel is gone (culled, dead, or lost with a server) a fresh kernel,
+        keeping the session id."""
+        started = await self._kernels.start(scope, row.kernel_name, path=row.path, created_by=row.created_by or "")
         async with self._db.write() as db:
-            current = await db.get(SessionRow, row.id)
-            if current is None or current.kernel_id != row.kernel_id:
-                stale = True
-            else:
-                stale = False
-                current.kernel_id = started.id
-                current.time_updated = utcnow()
+            current = await sessions_repo.get_by_id(db, row.id)
+            stale = current is None or current.kernel_id != row.kernel_id
+            if not stale:
+                await sessions_repo.update_session(db, row.id, kernel_id=started.id, lifecycle_details=None)
         if stale:  # someone else revived or deleted it meanwhile
             await self._release_kernel(started.id)
-            return await self.get(scope, row.id)
         return await self.get(scope, row.id)
 
     # ---- patch -------------------------------------------------------------------------------
@@ -309,13 +241,22 @@ class SessionService:
         new_kernel_id: str | None = None
         new_kernel_name: str | None = None
         started_here = False
+        path = request.path if isinstance(request.path, str) else current.session.path
         if request.kernel_id is not None and request.kernel_id != current.session.kernel_id:
             new_kernel_name = await self._validate_kernel_choice(scope, request.kernel_id, None)
             new_kernel_id = request.kernel_id
         elif request.kernel_id is None and request.kernel_name is not None:
             new_kernel_name = await self._validate_kernel_choice(scope, None, request.kernel_name)
-            path = request.path if isinstance(request.path, str) else current.session.path
-            started = await self.start_kernel(scope, new_kernel_name, path, actor)
+            started = await self._kernels.start(scope, new_kernel_name, path=path, created_by=actor)
+            new_kernel_id, started_here = started.id, True
+        elif (
+            current.session.lifecycle_state is LifecycleState.ACTIVE
+            and current.session.kernel_id
+            and await self._kernels.is_gone(scope, current.session.kernel_id)
+        ):
+            # A patch revives a session whose kernel is gone (culled, dead), as a create for its path does.
+            new_kernel_name = current.session.kernel_name
+            started = await self._kernels.start(scope, new_kernel_name, path=path, created_by=actor)
             new_kernel_id, started_here = started.id, True
 
         old_kernel_id = current.session.kernel_id
@@ -326,17 +267,20 @@ class SessionService:
                     raise NotFoundError(f"Session not found: {session_id}")
                 check_if_match(if_match, _to_domain(row).etag)
                 old_kernel_id = row.kernel_id
+                changes: dict[str, object] = {}
                 for attr in ("name", "path", "type", "cluster_id"):
                     value = getattr(request, attr)
                     if not isinstance(value, Unset):
-                        setattr(row, attr, value)
+                        changes[attr] = value
                 if new_kernel_id is not None and new_kernel_name is not None:
-                    row.kernel_id = new_kernel_id
-                    row.kernel_name = new_kernel_name
-                    row.lifecycle_state = LifecycleState.ACTIVE.value
-                    row.lifecycle_details = None
-                row.time_updated = utcnow()
-        except IntegrityError as exc:
+                    changes.update(
+                        kernel_id=new_kernel_id,
+                        kernel_name=new_kernel_name,
+                        lifecycle_state=LifecycleState.ACTIVE.value,
+                        lifecycle_details=None,
+                    )
+                await sessions_repo.update_session(db, session_id, **changes)
+        except AlreadyExistsError as exc:
             if started_here and new_kernel_id:
                 await self._release_kernel(new_kernel_id)
             raise ConflictError("Another session already uses that path.") from exc
@@ -349,9 +293,9 @@ class SessionService:
             await self._release_kernel(old_kernel_id)
         if request.must_refresh_context:
             kernel_id = new_kernel_id or old_kernel_id
-            if kernel_id is None or not self._kernels.is_alive(kernel_id):
+            if kernel_id is None or not await self._kernels.is_alive(kernel_id):
                 raise InvalidInputError("The session has no running kernel to refresh.")
-            await self._kernels.restart(kernel_id)
+            await self._kernels.restart(scope, kernel_id)
         return await self.get(scope, session_id)
 
     # ---- contents hooks ----------------------------------------------------------------------
@@ -384,13 +328,12 @@ class SessionService:
                     continue
                 held.discard(row.path)
                 held.add(rewritten)
+                changes: dict[str, object] = {"path": rewritten}
                 if row.name == _default_name(row.path):  # a name derived from the path follows it
-                    row.name = _default_name(rewritten)
-                row.path = rewritten
-                row.time_updated = utcnow()
+                    changes["name"] = _default_name(rewritten)
+                # One UPDATE per row, so a chain of moves never trips the unique constraint at commit time.
+                await sessions_repo.update_session(db, row.id, **changes)
                 moved += 1
-                # Flush per row so a chain of moves never trips the unique constraint at commit time.
-                await db.flush()
         return moved
 
     # ---- delete ------------------------------------------------------------------------------
@@ -408,28 +351,10 @@ class SessionService:
 
     async def _release_kernel(self, kernel_id: str) -> None:
         """Shut a kernel down unless a session still uses it."""
-        async with self._db.write() as db:
+        async with self._db.read() as db:
             if await sessions_repo.sessions_using_kernel(db, kernel_id):
                 return
-            await sessions_repo.set_kernel_status(db, [kernel_id], "stopped")
-        await self._kernels.shutdown(kernel_id)
-
-    # ---- lifecycle ---------------------------------------------------------------------------
-
-    async def reconcile_on_start(self) -> None:
-        """Kernels this node recorded as running but does not run are gone (they died with the previous
-        server); mark them stopped so sessions report them as dead instead of unknown. Other nodes' kernels
-        sharing the database are left alone."""
-        async with self._db.write() as db:
-            running = await sessions_repo.running_kernel_ids(db, self._node_id)
-            orphans = [k for k in running if not self._kernels.is_alive(k)]
-            await sessions_repo.set_kernel_status(db, orphans, "stopped")
-
-    async def stop_all_kernels(self) -> None:
-        ids = self._kernels.kernel_ids()
-        await self._kernels.close()
-        async with self._db.write() as db:
-            await sessions_repo.set_kernel_status(db, ids, "stopped")
+        await self._kernels.stop(kernel_id)
 
 
 def _default_name(path: str | None) -> str:

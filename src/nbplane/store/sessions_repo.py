@@ -1,47 +1,126 @@
-"""Queries over sessions and their kernels. Every query is scoped to one workspace."""
+"""Session rows: queries and all writes. Every query is scoped to one workspace; rows leave as
+`StoredSession` values, and the unique path constraint leaves as `AlreadyExistsError`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nbplane.store.tables import KernelRow, SessionRow
+from nbplane.errors import AlreadyExistsError, NotFoundError
+from nbplane.store.tables import KernelRow, KernelStatus, SessionRow, utcnow
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    id: str
+    instance_id: str
+    workspace_key: str
+    path: str | None
+    name: str
+    type: str | None
+    cluster_id: str | None
+    agent_flow_key: str | None
+    kernel_id: str | None
+    kernel_name: str
+    lifecycle_state: str
+    lifecycle_details: str | None
+    created_by: str | None
+    time_created: datetime
+    time_updated: datetime
+
+
+@dataclass(frozen=True)
+class KernelState:
+    """What the kernel row says of a session's kernel (None fields: no row)."""
+
+    status: KernelStatus | None
+    reason: str | None
+
+
+_FIELDS = tuple(StoredSession.__dataclass_fields__)
+UPDATABLE = frozenset(_FIELDS) - {"id", "instance_id", "workspace_key", "time_created"}
+
+
+def _stored(row: SessionRow) -> StoredSession:
+    return StoredSession(**{f: getattr(row, f) for f in _FIELDS})
+
+
+def _kernel_state(status: str | None, reason: str | None) -> KernelState:
+    return KernelState(None if status is None else KernelStatus(status), reason)
 
 
 def _scoped(query: Select[Any], instance_id: str, workspace_key: str) -> Select[Any]:
     return query.where(SessionRow.instance_id == instance_id, SessionRow.workspace_key == workspace_key)
 
 
-async def get(db: AsyncSession, instance_id: str, workspace_key: str, session_id: str) -> SessionRow | None:
+async def insert(db: AsyncSession, session: StoredSession) -> None:
+    """Add a session. AlreadyExistsError when its path is taken in the workspace, NotFoundError when the
+    workspace is gone."""
+    db.add(SessionRow(**{f: getattr(session, f) for f in _FIELDS}))
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+
+
+def _integrity(exc: IntegrityError) -> Exception:
+    text = str(exc.orig).lower()
+    if "foreign key" in text:
+        return NotFoundError("The workspace no longer exists")
+    return AlreadyExistsError("Another session already uses that path.")
+
+
+async def update_session(db: AsyncSession, session_id: str, **changes: Any) -> None:
+    """Change fields of a session (`time_updated` is set). AlreadyExistsError when a new path is taken."""
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    changes.setdefault("time_updated", utcnow())
+    try:
+        await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+
+
+async def get(db: AsyncSession, instance_id: str, workspace_key: str, session_id: str) -> StoredSession | None:
     query = _scoped(select(SessionRow), instance_id, workspace_key).where(SessionRow.id == session_id)
-    return (await db.scalars(query)).one_or_none()
+    row = (await db.scalars(query)).one_or_none()
+    return None if row is None else _stored(row)
 
 
-async def get_with_kernel_status(
+async def get_by_id(db: AsyncSession, session_id: str) -> StoredSession | None:
+    row = await db.get(SessionRow, session_id)
+    return None if row is None else _stored(row)
+
+
+async def get_with_kernel_state(
     db: AsyncSession, instance_id: str, workspace_key: str, session_id: str
-) -> tuple[SessionRow, str | None] | None:
+) -> tuple[StoredSession, KernelState] | None:
     query = (
-        _scoped(select(SessionRow, KernelRow.status), instance_id, workspace_key)
+        _scoped(select(SessionRow, KernelRow.status, KernelRow.reason), instance_id, workspace_key)
         .outerjoin(KernelRow, KernelRow.id == SessionRow.kernel_id)
         .where(SessionRow.id == session_id)
     )
     row = (await db.execute(query)).one_or_none()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (_stored(row[0]), _kernel_state(row[1], row[2]))
 
 
-async def get_by_path(db: AsyncSession, instance_id: str, workspace_key: str, path: str) -> SessionRow | None:
+async def get_by_path(db: AsyncSession, instance_id: str, workspace_key: str, path: str) -> StoredSession | None:
     query = _scoped(select(SessionRow), instance_id, workspace_key).where(SessionRow.path == path)
-    return (await db.scalars(query)).one_or_none()
+    row = (await db.scalars(query)).one_or_none()
+    return None if row is None else _stored(row)
 
 
-async def with_path(db: AsyncSession, instance_id: str, workspace_key: str) -> Sequence[SessionRow]:
+async def with_path(db: AsyncSession, instance_id: str, workspace_key: str) -> Sequence[StoredSession]:
     """Every session of the workspace that has a path (for rewriting paths after a rename)."""
     query = _scoped(select(SessionRow), instance_id, workspace_key).where(SessionRow.path.is_not(None))
-    return (await db.scalars(query)).all()
+    return [_stored(r) for r in (await db.scalars(query)).all()]
 
 
 async def page(
@@ -55,9 +134,9 @@ async def page(
     after: tuple[datetime, str] | None,
     ascending: bool,
     limit: int,
-) -> Sequence[tuple[SessionRow, str | None]]:
+) -> Sequence[tuple[StoredSession, KernelState]]:
     """One indexed query: a page of sessions with their kernel's stored status, keyset-paginated."""
-    query = _scoped(select(SessionRow, KernelRow.status), instance_id, workspace_key).outerjoin(
+    query = _scoped(select(SessionRow, KernelRow.status, KernelRow.reason), instance_id, workspace_key).outerjoin(
         KernelRow, KernelRow.id == SessionRow.kernel_id
     )
     if path is not None:
@@ -87,7 +166,7 @@ async def page(
     else:
         query = query.order_by(SessionRow.time_created.desc(), SessionRow.id.desc())
     rows = (await db.execute(query.limit(limit))).all()
-    return [(r[0], r[1]) for r in rows]
+    return [(_stored(r[0]), _kernel_state(r[1], r[2])) for r in rows]
 
 
 async def sessions_using_kernel(db: AsyncSession, kernel_id: str) -> int:
@@ -97,39 +176,3 @@ async def sessions_using_kernel(db: AsyncSession, kernel_id: str) -> int:
 
 async def delete_session(db: AsyncSession, session_id: str) -> None:
     await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
-
-
-async def get_kernel(db: AsyncSession, instance_id: str, workspace_key: str, kernel_id: str) -> KernelRow | None:
-    query = select(KernelRow).where(
-        KernelRow.id == kernel_id,
-        KernelRow.instance_id == instance_id,
-        KernelRow.workspace_key == workspace_key,
-    )
-    return (await db.scalars(query)).one_or_none()
-
-
-async def running_kernels(db: AsyncSession, instance_id: str, workspace_key: str) -> list[KernelRow]:
-    """A workspace's kernels recorded as running, oldest first."""
-    query = (
-        select(KernelRow)
-        .where(
-            KernelRow.instance_id == instance_id,
-            KernelRow.workspace_key == workspace_key,
-            KernelRow.status == "running",
-        )
-        .order_by(KernelRow.time_created, KernelRow.id)
-    )
-    return list((await db.scalars(query)).all())
-
-
-async def set_kernel_status(db: AsyncSession, kernel_ids: Sequence[str], status: str) -> None:
-    if kernel_ids:
-        await db.execute(update(KernelRow).where(KernelRow.id.in_(kernel_ids)).values(status=status))
-
-
-async def running_kernel_ids(db: AsyncSession, node_id: str) -> list[str]:
-    """Kernels recorded as running on this node (or on no recorded node: rows from before nodes were kept)."""
-    query = select(KernelRow.id).where(
-        KernelRow.status == "running", or_(KernelRow.node_id == node_id, KernelRow.node_id.is_(None))
-    )
-    return list((await db.scalars(query)).all())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -121,8 +122,18 @@ class WorkspaceRow(Base):
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class KernelStatus(StrEnum):
+    """A kernel row's status. RUNNING: a node runs it (its `node_id`); the others are final, with `reason`."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"  # shut down on request (delete, last session gone, server stop in the stop mode)
+    DEAD = "dead"  # ended on its own: crashed, restarts exhausted, gone while no server ran, did not answer
+    CULLED = "culled"  # shut down by the idle/busy culler
+
+
 class KernelRow(Base):
-    """A kernel process and what is needed to reach it again (its connection info)."""
+    """A kernel and what is needed to reach it again: `runtime` (the backend kind) and `details` (the
+    backend's record: for local kernels the connection file, pid and launch arguments)."""
 
     __tablename__ = "kernels"
     __table_args__ = (
@@ -132,6 +143,7 @@ class KernelRow(Base):
             ondelete="CASCADE",
         ),
         Index("ix_kernels_scope", "instance_id", "workspace_key"),
+        Index("ix_kernels_node_status", "node_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -143,6 +155,9 @@ class KernelRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    runtime: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_activity: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -157,7 +157,7 @@ async def test_patch_each_field_and_etags(inproc: InProcess) -> None:
     swapped = (await inproc.client.patch(url, json={"kernel": {"name": "python3-alt"}})).json()
     assert swapped["kernel"]["name"] == "python3-alt"
     assert swapped["kernel"]["id"] != old_kernel
-    assert not inproc.kernels.is_alive(old_kernel)
+    assert not await inproc.kernels.is_alive(old_kernel)
 
     refreshed = (await inproc.client.patch(url, json={"must_refresh_context": True})).json()
     assert refreshed["id"] == created["id"]
@@ -178,9 +178,9 @@ async def test_shared_kernel_lives_until_its_last_session(inproc: InProcess) -> 
     b = (await inproc.client.post(inproc.sessions_url, json={"path": "b.ipynb", "kernel": {"id": kernel_id}})).json()
     assert b["kernel"]["id"] == kernel_id
     assert (await inproc.client.delete(f"{inproc.sessions_url}/{a['id']}")).status_code == 204
-    assert inproc.kernels.is_alive(kernel_id)
+    assert await inproc.kernels.is_alive(kernel_id)
     assert (await inproc.client.delete(f"{inproc.sessions_url}/{b['id']}")).status_code == 204
-    assert not inproc.kernels.is_alive(kernel_id)
+    assert not await inproc.kernels.is_alive(kernel_id)
     assert (await inproc.client.get(f"{inproc.sessions_url}/{a['id']}")).status_code == 404
     assert (await inproc.client.get(inproc.sessions_url)).json()["items"] == []
 
@@ -192,7 +192,7 @@ async def test_patch_attach_to_other_kernel_releases_the_old_one(inproc: InProce
         await inproc.client.patch(f"{inproc.sessions_url}/{b['id']}", json={"kernel": {"id": a["kernel"]["id"]}})
     ).json()
     assert moved["kernel"]["id"] == a["kernel"]["id"]
-    assert not inproc.kernels.is_alive(b["kernel"]["id"])
+    assert not await inproc.kernels.is_alive(b["kernel"]["id"])
 
 
 async def test_delete_with_matching_etag(inproc: InProcess) -> None:

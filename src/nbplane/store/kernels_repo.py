@@ -1,0 +1,153 @@
+"""Kernel rows: the only module that writes them (called by `nbplane.kernels.service`). Rows leave as
+`StoredKernel` values, never as ORM objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nbplane.errors import AlreadyExistsError, NotFoundError
+from nbplane.store.tables import KernelRow, KernelStatus, utcnow
+
+
+@dataclass(frozen=True)
+class StoredKernel:
+    id: str
+    instance_id: str
+    workspace_key: str
+    name: str
+    status: KernelStatus
+    reason: str | None
+    node_id: str | None
+    runtime: str | None
+    details: Mapping[str, Any] | None
+    connection_info: Mapping[str, Any] | None
+    pid: int | None
+    last_activity: datetime | None
+    created_by: str | None
+    time_created: datetime
+
+
+def _stored(row: KernelRow) -> StoredKernel:
+    return StoredKernel(
+        id=row.id,
+        instance_id=row.instance_id,
+        workspace_key=row.workspace_key,
+        name=row.name,
+        status=KernelStatus(row.status),
+        reason=row.reason,
+        node_id=row.node_id,
+        runtime=row.runtime,
+        details=row.details,
+        connection_info=row.connection_info,
+        pid=row.pid,
+        last_activity=row.last_activity,
+        created_by=row.created_by,
+        time_created=row.time_created,
+    )
+
+
+async def insert(
+    db: AsyncSession,
+    *,
+    kernel_id: str,
+    instance_id: str,
+    workspace_key: str,
+    name: str,
+    runtime: str,
+    details: Mapping[str, Any],
+    connection_info: Mapping[str, Any] | None,
+    pid: int | None,
+    node_id: str,
+    created_by: str,
+) -> None:
+    """Record a running kernel. AlreadyExistsError for a duplicate id, NotFoundError when the workspace is gone."""
+    db.add(
+        KernelRow(
+            id=kernel_id,
+            instance_id=instance_id,
+            workspace_key=workspace_key,
+            name=name,
+            connection_info=dict(connection_info) if connection_info is not None else None,
+            pid=pid,
+            status=KernelStatus.RUNNING.value,
+            node_id=node_id,
+            runtime=runtime,
+            details=dict(details),
+            created_by=created_by,
+            time_created=utcnow(),
+        )
+    )
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        if await db.get(KernelRow, kernel_id) is not None:
+            raise AlreadyExistsError(f"Kernel {kernel_id} already exists") from exc
+        raise NotFoundError("The workspace no longer exists") from exc
+
+
+async def get(db: AsyncSession, instance_id: str, workspace_key: str, kernel_id: str) -> StoredKernel | None:
+    query = select(KernelRow).where(
+        KernelRow.id == kernel_id,
+        KernelRow.instance_id == instance_id,
+        KernelRow.workspace_key == workspace_key,
+    )
+    row = (await db.scalars(query)).one_or_none()
+    return None if row is None else _stored(row)
+
+
+async def running_in_workspace(db: AsyncSession, instance_id: str, workspace_key: str) -> list[StoredKernel]:
+    """A workspace's kernels recorded as running, oldest first."""
+    query = (
+        select(KernelRow)
+        .where(
+            KernelRow.instance_id == instance_id,
+            KernelRow.workspace_key == workspace_key,
+            KernelRow.status == KernelStatus.RUNNING.value,
+        )
+        .order_by(KernelRow.time_created, KernelRow.id)
+    )
+    return [_stored(r) for r in (await db.scalars(query)).all()]
+
+
+async def running_on_node(db: AsyncSession, node_id: str) -> list[StoredKernel]:
+    """Kernels recorded as running on this node (or on no recorded node: rows from before nodes were kept)."""
+    query = select(KernelRow).where(
+        KernelRow.status == KernelStatus.RUNNING.value,
+        or_(KernelRow.node_id == node_id, KernelRow.node_id.is_(None)),
+    )
+    return [_stored(r) for r in (await db.scalars(query)).all()]
+
+
+async def known_ids_on_node(db: AsyncSession, node_id: str) -> set[str]:
+    """Ids of every kernel row of this node, whatever its status (for telling orphans from known kernels)."""
+    query = select(KernelRow.id).where(or_(KernelRow.node_id == node_id, KernelRow.node_id.is_(None)))
+    return set((await db.scalars(query)).all())
+
+
+async def set_status(
+    db: AsyncSession,
+    kernel_ids: Sequence[str],
+    status: KernelStatus,
+    reason: str | None = None,
+    *,
+    only_running: bool = False,
+) -> None:
+    """Move kernels to `status`; `only_running` leaves rows that already reached a final status alone."""
+    if not kernel_ids:
+        return
+    query = update(KernelRow).where(KernelRow.id.in_(kernel_ids))
+    if only_running:
+        query = query.where(KernelRow.status == KernelStatus.RUNNING.value)
+    await db.execute(query.values(status=status.value, reason=reason))
+
+
+async def set_last_activity(db: AsyncSession, activity: Mapping[str, datetime]) -> None:
+    for kernel_id, when in activity.items():
+        await db.execute(update(KernelRow).where(KernelRow.id == kernel_id).values(last_activity=when))
