@@ -254,6 +254,13 @@ async def delete_workspace_object(
     return Response(status_code=204)
 
 
+@router.post(PREFIX + "/objects/{objectPath:objectpath}")
+async def no_post_on_an_object() -> Response:
+    """POST under an object is only AIDP's `managePermission`, which nbplane does not serve: answered like any
+    operation that is not served (404 NotFound), rather than 405 for the other methods of this path."""
+    raise StarletteHTTPException(404)
+
+
 # -- actions ---------------------------------------------------------------------------------------------
 
 

@@ -386,6 +386,8 @@ async def test_more_bad_input_is_4xx_never_5xx(inproc: InProcess) -> None:
         ),
         (await inproc.raw("PUT", "/p/op0/tok/a.zip", body=b"x"), 404),
         (await inproc.raw("GET", "/p/../../etc/passwd"), 404),
+        # manage_workspace_object_permission is not served: 404 NotFound like other unserved operations.
+        (await inproc.raw("POST", f"{base}/objects/f.txt/actions/managePermission", body={}), 404),
     ]
     for response, status in cases:
         assert response.status_code == status, (status, response.content)
