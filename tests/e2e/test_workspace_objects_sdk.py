@@ -224,3 +224,22 @@ def test_sdk_path_escapes_are_400_and_change_nothing(server: Server, strict: boo
             else:
                 assert error.status == 400 and code in ("InvalidParameter", None), (attack, op, error.message)
     assert {str(p): p.read_bytes() if p.is_file() else None for p in everything.rglob("*")} == before
+
+
+@pytest.mark.postgres
+def test_sdk_objects_on_postgres(pg_server: Server) -> None:
+    """The same files, with retry tokens (the SDK sends one on every create) kept in PostgreSQL."""
+    client = _client(pg_server)
+    iid, ws = pg_server.instance_id, pg_server.workspace_key
+    client.create_workspace_object(iid, ws, b"", "/pg", type="FOLDER", opc_retry_token="pg-folder-token")
+    replay = client.create_workspace_object(iid, ws, b"", "/pg", type="FOLDER", opc_retry_token="pg-folder-token")
+    assert replay.status == 201  # replayed, not a second create (which would be 409)
+    client.create_workspace_object(iid, ws, _notebook(), "/pg/n.ipynb")
+    listing = client.list_workspace_objects(iid, ws, "/pg")
+    assert [(o.display_name, o.type) for o in listing.data.items] == [("n.ipynb", "NOTEBOOK")]
+    zipped = client.zip_and_download_workspace_folder(
+        iid, ws, models.ZipAndDownloadFolderDetails(source_folder_path="/pg")
+    )
+    with httpx.Client(verify=ssl.create_default_context(cafile=pg_server.ca_bundle)) as plain:
+        names = zipfile.ZipFile(io.BytesIO(plain.get(zipped.data.download_url).content)).namelist()
+    assert sorted(names) == ["pg/", "pg/n.ipynb"]
