@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from nbplane import __version__
-from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions, workspace_objects
+from nbplane.api import async_operations, contents, health, kernel_ws, kernels, kernelspecs, sessions, workspace_objects
 from nbplane.api import errors as api_errors
 from nbplane.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from nbplane.auth.authenticator import (
@@ -203,6 +203,7 @@ def create_app(
     app.include_router(kernels.router)
     app.include_router(kernel_ws.router)
     app.include_router(workspace_objects.router)
+    app.include_router(async_operations.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -104,6 +104,8 @@ def test_cli_zip_round_trip(server: Server) -> None:
     _ok(server, "create", ws, "--path", "/cli zip/sub/b.txt", "--body", "beta")
     zipped = _ok(server, "zip-and-download-workspace-folder", ws, "--body", '{"sourceFolderPath": "/cli zip"}')
     assert zipped["data"]["archiveName"] == "cli zip.zip"
+    polled = cli_json(server.cli("async-operations", "get", zipped["data"]["operationKey"], check=True))
+    assert polled["data"]["status"] == "SUCCEEDED" and polled["data"]["actionType"] == "ZIP_AND_DOWNLOAD_FOLDER"
     verify = ssl.create_default_context(cafile=server.ca_bundle)
     with httpx.Client(verify=verify) as plain:
         archive = plain.get(zipped["data"]["downloadUrl"]).content

@@ -13,7 +13,7 @@ import httpx
 import nbformat
 import oci
 import pytest
-from aidp_python_client.aidataplatform_dp import WorkspaceObjectClient, models
+from aidp_python_client.aidataplatform_dp import AsyncOperationsClient, WorkspaceObjectClient, models
 
 from tests.e2e.conftest import Server
 
@@ -128,6 +128,16 @@ def test_sdk_zip_round_trip(server: Server) -> None:
         iid, ws, models.ZipAndDownloadFolderDetails(source_folder_path="/zipme")
     )
     assert isinstance(started.data, models.ZipAndDownloadFolderResult) and started.data.archive_name == "zipme.zip"
+    operations = AsyncOperationsClient(
+        oci.config.from_file(server.oci_config, server.profile), service_endpoint=server.endpoint
+    )
+    polled = operations.get_async_operation(iid, started.data.operation_key).data
+    assert (polled.status, polled.action_type, polled.resource_type) == (
+        "SUCCEEDED",
+        "ZIP_AND_DOWNLOAD_FOLDER",
+        "WORKSPACE_OBJECT",
+    )
+    assert polled.time_started is not None and polled.created_by
     # A PAR URL: no signature, just the URL (trusting the server's CA).
     with httpx.Client(verify=ssl.create_default_context(cafile=server.ca_bundle)) as plain:
         archive = plain.get(started.data.download_url)
@@ -157,6 +167,7 @@ def test_sdk_zip_round_trip(server: Server) -> None:
         ),
     )
     assert done.data.destination_folder_path == "/unzipped"
+    assert operations.get_async_operation(iid, created.data.operation_key).data.status == "SUCCEEDED"
     root = _root(server)
     assert (root / "unzipped" / "zipme" / "b.bin").read_bytes() == b"\x00\x01binary"
     assert (root / "unzipped" / "zipme" / "inner" / "n.ipynb").read_bytes() == (

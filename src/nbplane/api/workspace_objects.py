@@ -325,7 +325,9 @@ async def zip_and_download_workspace_folder(
     retry_token: RetryToken = None,
 ) -> Response:
     async def run() -> tuple[Response, str | None]:
-        zipped = await services.zip_transfers.start_download(scope, details.source_folder_path)
+        zipped = await services.zip_transfers.start_download(
+            scope, details.source_folder_path, created_by=principal.user_id or principal.key
+        )
         body = {
             "operationKey": zipped.operation_key,
             "downloadUrl": _transfer_url(request, zipped.operation_key, zipped.token, zipped.archive_name),
@@ -362,7 +364,11 @@ async def upload_and_extract_workspace_zip(
         body: dict[str, Any]
         if details.action == "CREATE":
             upload = await transfers.start_upload(
-                scope, details.destination_folder_path, details.zip_file_name, bool(details.is_overwrite)
+                scope,
+                details.destination_folder_path,
+                details.zip_file_name,
+                bool(details.is_overwrite),
+                created_by=principal.user_id or principal.key,
             )
             body = {
                 "operationKey": upload.operation_key,

@@ -103,3 +103,19 @@ class ZipUpload:
     token: str
     archive_name: str
     destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStatus:
+    """A zip operation as AIDP's Async Operations API reports it; `resource_name` is `<workspace>:<folder>`."""
+
+    operation_key: str
+    action: str  # ZIP_AND_DOWNLOAD_FOLDER or UPLOAD_AND_EXTRACT_ZIP
+    workspace_key: str
+    resource_name: str
+    archive_name: str
+    created_by: str
+    started: datetime
+    finished: datetime | None
+    status: str  # IN_PROGRESS (an upload not yet extracted) or SUCCEEDED
+    details: str

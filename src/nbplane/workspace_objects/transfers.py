@@ -38,7 +38,7 @@ from nbplane.errors import (
 )
 from nbplane.scope import Scope
 from nbplane.workspace_objects import _tree, _zipfiles
-from nbplane.workspace_objects.models import TreeLimits, ZipDownload, ZipUpload
+from nbplane.workspace_objects.models import TransferStatus, TreeLimits, ZipDownload, ZipUpload
 
 _OPERATION_KEY = re.compile(r"op[0-9a-f]{32}")
 _ARCHIVE = "archive.zip"
@@ -57,6 +57,10 @@ class _Meta:
     destination: str = ""
     overwrite: bool = False
     done: bool = False
+    created_by: str = ""
+    source: str = ""
+    started_at: float = 0.0
+    finished_at: float | None = None
 
 
 class ZipTransfers:
@@ -77,7 +81,7 @@ class ZipTransfers:
 
     # -- download --------------------------------------------------------------------------------------
 
-    async def start_download(self, scope: Scope, folder: str | None) -> ZipDownload:
+    async def start_download(self, scope: Scope, folder: str | None, *, created_by: str = "") -> ZipDownload:
         """Zip a folder (its own name is the archive's root folder; the workspace root has none).
 
         InvalidInputError when `folder` is not a folder, PayloadTooLargeError past the limits.
@@ -92,11 +96,13 @@ class ZipTransfers:
         entries = await _tree.walk(storage, rel, self.limits)
         name = paths.split(rel)[1]
         archive_name = f"{name or scope.workspace_key}.zip"
+        started = self._clock()
         key, token, directory = await asyncio.to_thread(self._new_operation, scope)
         try:
             await self._write_zip(storage, rel, name, entries, directory / f".{_ARCHIVE}")
             await asyncio.to_thread(os.replace, directory / f".{_ARCHIVE}", directory / _ARCHIVE)
             meta = _Meta("download", *_scope_of(scope), _digest(token), archive_name, self._expiry())
+            meta.created_by, meta.source, meta.started_at, meta.finished_at = created_by, rel, started, self._clock()
             await asyncio.to_thread(self._save, directory, meta)
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, directory, True)
@@ -111,7 +117,7 @@ class ZipTransfers:
     # -- upload ----------------------------------------------------------------------------------------
 
     async def start_upload(
-        self, scope: Scope, destination: str | None, zip_file_name: str | None, overwrite: bool
+        self, scope: Scope, destination: str | None, zip_file_name: str | None, overwrite: bool, *, created_by: str = ""
     ) -> ZipUpload:
         """Open an upload for a zip that will be extracted into the existing folder `destination`."""
         if destination is None or not isinstance(destination, str) or not destination.strip():
@@ -128,6 +134,7 @@ class ZipTransfers:
             raise InvalidInputError(f"{_tree.api_path(rel)} is not a folder")
         key, token, directory = await asyncio.to_thread(self._new_operation, scope)
         meta = _Meta("upload", *_scope_of(scope), _digest(token), zip_file_name, self._expiry(), rel, overwrite)
+        meta.created_by, meta.source, meta.started_at = created_by, rel, self._clock()
         await asyncio.to_thread(self._save, directory, meta)
         return ZipUpload(key, token, zip_file_name, _tree.api_path(rel))
 
@@ -190,10 +197,37 @@ class ZipTransfers:
             await _publish(storage, meta.destination, extracted, meta.overwrite if overwrite is None else overwrite)
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, True)
-        meta.done = True
+        meta.done, meta.finished_at = True, self._clock()
         await asyncio.to_thread(self._save, directory, meta)
         await asyncio.to_thread(archive.unlink, True)
         return _tree.api_path(meta.destination)
+
+    async def status(self, instance_id: str, operation_key: str) -> TransferStatus:
+        """The operation's state for the Async Operations API; NotFoundError when unknown, expired or of
+        another instance. The caller still has to check access to `workspace_key`."""
+        _, meta = await asyncio.to_thread(self._read, operation_key)
+        if meta.instance_id != instance_id:
+            raise NotFoundError("no such operation")
+        upload = meta.kind == "upload"
+        if not upload:
+            state, details = "SUCCEEDED", f"{meta.archive_name} is ready at its downloadUrl"
+        elif meta.done:
+            state, details = "SUCCEEDED", f"{meta.archive_name} was extracted into {_tree.api_path(meta.destination)}"
+        else:
+            state, details = "IN_PROGRESS", "waiting for the zip at the uploadUrl and the UPDATE action"
+        finished = meta.finished_at if not upload or meta.done else None
+        return TransferStatus(
+            operation_key=operation_key,
+            action="UPLOAD_AND_EXTRACT_ZIP" if upload else "ZIP_AND_DOWNLOAD_FOLDER",
+            workspace_key=meta.workspace_key,
+            resource_name=f"{meta.workspace_key}:{_tree.api_path(meta.source)}",
+            archive_name=meta.archive_name,
+            created_by=meta.created_by,
+            started=datetime.fromtimestamp(meta.started_at, UTC),
+            finished=datetime.fromtimestamp(finished, UTC) if finished is not None else None,
+            status=state,
+            details=details,
+        )
 
     async def exists(self, scope: Scope, operation_key: str) -> bool:
         """Whether an unexpired operation of this workspace has that key (for retry tokens)."""

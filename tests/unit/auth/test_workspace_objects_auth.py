@@ -97,6 +97,15 @@ async def test_transfer_urls_need_their_token_and_no_signature(signed_app: Signe
     theirs = _base(other.instance_id)  # type: ignore[attr-defined]
     refused = await _call(signed_app, other, "POST", f"{theirs}/actions/uploadAndExtractZip", finish)
     assert refused.status_code == 404 and refused.json()["code"] == "NotAuthorizedOrNotFound"
+    # The operation's status: the owner sees it, another tenancy gets what an unknown key gets.
+    operations = f"https://testserver/20260430/aiDataPlatforms/{signed_app.info.instance_id}/asyncOperations"
+    mine = await _call(signed_app, signed_app.signer, "GET", f"{operations}/{key}")
+    assert mine.status_code == 200 and mine.json()["status"] == "IN_PROGRESS", mine.text
+    assert (await signed_app.client.get(f"{operations}/{key}")).status_code == 401
+    stranger = await _call(signed_app, other, "GET", f"{operations}/{key}")
+    unknown = await _call(signed_app, other, "GET", f"{operations}/op{'0' * 32}")
+    assert stranger.status_code == unknown.status_code == 404
+    assert stranger.json()["message"] == unknown.json()["message"].replace("op" + "0" * 32, key)
 
 
 @pytest.mark.parametrize("header", ["path", "type"])

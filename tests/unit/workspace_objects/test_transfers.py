@@ -80,6 +80,30 @@ async def test_symlinks_leading_outside_are_left_out_of_zips(env: Env) -> None:
         assert zf.read("d/alias.txt") == b"in"
 
 
+async def test_status_follows_the_operation(env: Env) -> None:
+    (env.root / "d").mkdir()
+    zipped = await env.transfers.start_download(SCOPE, "/d", created_by="ocid1.user.oc1..u")
+    status = await env.transfers.status(SCOPE.instance_id, zipped.operation_key)
+    assert (status.action, status.status, status.created_by) == (
+        "ZIP_AND_DOWNLOAD_FOLDER",
+        "SUCCEEDED",
+        "ocid1.user.oc1..u",
+    )
+    assert status.resource_name == "ws1:/d" and status.finished is not None
+    upload = await env.transfers.start_upload(SCOPE, "/d", "u.zip", False)
+    waiting = await env.transfers.status(SCOPE.instance_id, upload.operation_key)
+    assert (waiting.action, waiting.status, waiting.finished) == ("UPLOAD_AND_EXTRACT_ZIP", "IN_PROGRESS", None)
+    data = _zip(("a.txt", b"a"))
+    digest = await env.transfers.receive(upload.operation_key, upload.token, _body(data))
+    await env.transfers.finish_upload(SCOPE, upload.operation_key, len(data), digest, None)
+    done = await env.transfers.status(SCOPE.instance_id, upload.operation_key)
+    assert done.status == "SUCCEEDED" and done.finished is not None
+    with pytest.raises(NotFoundError):
+        await env.transfers.status("ocid1.aidataplatform.oc1..other", upload.operation_key)
+    with pytest.raises(NotFoundError):
+        await env.transfers.status(SCOPE.instance_id, "op" + "0" * 32)
+
+
 async def test_transfers_expire(env: Env) -> None:
     (env.root / "d").mkdir()
     zipped = await env.transfers.start_download(SCOPE, "/d")
