@@ -13,12 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-
-from nbplane.errors import ConflictError, InvalidatedRetryTokenError, InvalidInputError
+from nbplane.errors import AlreadyExistsError, ConflictError, InvalidatedRetryTokenError, InvalidInputError
+from nbplane.store import retry_tokens_repo
 from nbplane.store.db import Database
-from nbplane.store.tables import RetryTokenRow
 
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,64}$")
 
@@ -66,20 +63,9 @@ class RetryTokens:
             now = datetime.now(UTC)
             try:
                 async with self._db.write() as db:
-                    row = await db.get(RetryTokenRow, (scope, token))
+                    row = await retry_tokens_repo.get(db, scope, token)
                     if row is None or row.expires_at <= now:
-                        if row is not None:
-                            await db.delete(row)
-                            await db.flush()
-                        db.add(
-                            RetryTokenRow(
-                                scope=scope,
-                                token=token,
-                                request_hash=fingerprint,
-                                state="pending",
-                                expires_at=now + self._ttl,
-                            )
-                        )
+                        await retry_tokens_repo.claim(db, scope, token, fingerprint, now + self._ttl)
                         return None
                     if row.request_hash != fingerprint:
                         raise ConflictError(
@@ -89,7 +75,7 @@ class RetryTokens:
                         stored = StoredResponse(row.status_code, row.body or "", row.etag, row.resource_id)
                     else:
                         stored = None
-            except IntegrityError:
+            except AlreadyExistsError:
                 continue  # a concurrent request claimed it first; look again
             if stored is not None:
                 if stored.resource_id and not await resource_exists(stored.resource_id):
@@ -103,26 +89,21 @@ class RetryTokens:
 
     async def complete(self, scope: str, token: str, response: StoredResponse) -> None:
         async with self._db.write() as db:
-            row = await db.get(RetryTokenRow, (scope, token))
-            if row is None:
-                return
-            row.state = "done"
-            row.status_code = response.status_code
-            row.body = response.body
-            row.etag = response.etag
-            row.resource_id = response.resource_id
+            await retry_tokens_repo.complete(
+                db,
+                scope,
+                token,
+                status_code=response.status_code,
+                body=response.body,
+                etag=response.etag,
+                resource_id=response.resource_id,
+            )
 
     async def release(self, scope: str, token: str) -> None:
         """Forget a pending claim whose work failed, so a retry runs the work again."""
         async with self._db.write() as db:
-            await db.execute(
-                delete(RetryTokenRow).where(
-                    RetryTokenRow.scope == scope,
-                    RetryTokenRow.token == token,
-                    RetryTokenRow.state == "pending",
-                )
-            )
+            await retry_tokens_repo.release_pending(db, scope, token)
 
     async def purge_expired(self) -> None:
         async with self._db.write() as db:
-            await db.execute(delete(RetryTokenRow).where(RetryTokenRow.expires_at <= datetime.now(UTC)))
+            await retry_tokens_repo.purge_expired(db, datetime.now(UTC))
