@@ -196,15 +196,16 @@ def start_server(
 
 def workspace_token(server: Server) -> str:
     """A workspace API token for the server's default workspace (`Authorization: token <t>`), minted once
-    per server with the admin command."""
-    if server.endpoint not in _TOKENS:
-        _TOKENS[server.endpoint] = server.nbplane(
+    per server with the admin command. Keyed by data dir as well: a later server may get a freed port."""
+    key = (server.endpoint, str(server.data_dir), server.database_url)
+    if key not in _TOKENS:
+        _TOKENS[key] = server.nbplane(
             "admin", "create-token", "--instance", server.instance_id, "--workspace", server.workspace_key
         )
-    return _TOKENS[server.endpoint]
+    return _TOKENS[key]
 
 
-_TOKENS: dict[str, str] = {}
+_TOKENS: dict[tuple[str, str, str | None], str] = {}
 
 
 def _trust(ca_file: str) -> None:
