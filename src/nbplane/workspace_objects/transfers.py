@@ -183,23 +183,31 @@ class ZipTransfers:
         if meta.done:
             raise ConflictError("this upload was already extracted; start a new one with CREATE")
         archive = directory / _ARCHIVE
-        actual_size, actual_digest = await asyncio.to_thread(_size_and_digest, archive)
-        if actual_size is None:
-            raise InvalidInputError("nothing was uploaded to the uploadUrl yet")
-        if size != actual_size:
-            raise InvalidInputError(f"sizeInBytes is {size} but {actual_size} bytes were uploaded")
-        if etag is not None and etag.strip('"') != actual_digest:
-            raise PreconditionFailedError("eTag does not match the uploaded archive")
-        staging = directory / "extracted"
+        # Claimed by a rename, so two UPDATEs at once never extract one archive twice (or a vanishing one).
+        claimed = directory / f".claimed-{uuid.uuid4().hex}.zip"
         try:
-            extracted = await asyncio.to_thread(_zipfiles.extract_to_staging, archive, staging, self.limits)
+            await asyncio.to_thread(os.rename, archive, claimed)
+        except FileNotFoundError:
+            raise InvalidInputError("nothing was uploaded to the uploadUrl yet (or another UPDATE has it)") from None
+        staging = directory / f".extracted-{claimed.stem}"
+        try:
+            actual_size, actual_digest = await asyncio.to_thread(_size_and_digest, claimed)
+            if size != actual_size:
+                raise InvalidInputError(f"sizeInBytes is {size} but {actual_size} bytes were uploaded")
+            if etag is not None and etag.strip('"') != actual_digest:
+                raise PreconditionFailedError("eTag does not match the uploaded archive")
+            extracted = await asyncio.to_thread(_zipfiles.extract_to_staging, claimed, staging, self.limits)
             storage = self._contents.storage_for(scope)
             await _publish(storage, meta.destination, extracted, meta.overwrite if overwrite is None else overwrite)
+        except BaseException:
+            # Give the archive back for a corrected retry, unless a newer PUT replaced it meanwhile.
+            await asyncio.to_thread(_give_back, claimed, archive)
+            raise
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, True)
         meta.done, meta.finished_at = True, self._clock()
         await asyncio.to_thread(self._save, directory, meta)
-        await asyncio.to_thread(archive.unlink, True)
+        await asyncio.to_thread(claimed.unlink, True)
         return _tree.api_path(meta.destination)
 
     async def status(self, instance_id: str, operation_key: str) -> TransferStatus:
@@ -345,9 +353,14 @@ def _zip_info(arcname: str, modified: datetime | None) -> zipfile.ZipInfo:
     return info
 
 
-def _size_and_digest(path: Path) -> tuple[int | None, str]:
-    if not path.exists():
-        return None, ""
+def _give_back(claimed: Path, archive: Path) -> None:
+    if archive.exists():
+        claimed.unlink(missing_ok=True)
+    else:
+        os.replace(claimed, archive)
+
+
+def _size_and_digest(path: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(1024 * 1024):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import stat
 import warnings
@@ -232,6 +233,19 @@ async def test_upload_checks_size_etag_scope_and_single_use(env: Env) -> None:
         await env.transfers.finish_upload(SCOPE, upload.operation_key, len(data), digest, None)
     with pytest.raises(NotFoundError):
         await env.transfers.receive(upload.operation_key, upload.token, _body(data))
+
+
+async def test_two_updates_at_once_extract_once(env: Env) -> None:
+    data = _zip(("a.txt", b"a"))
+    upload = await env.transfers.start_upload(SCOPE, "/", "u.zip", False)
+    digest = await env.transfers.receive(upload.operation_key, upload.token, _body(data))
+    results = await asyncio.gather(
+        *(env.transfers.finish_upload(SCOPE, upload.operation_key, len(data), digest, None) for _ in range(2)),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["InvalidInputError", "str"], results
+    assert (env.root / "a.txt").read_bytes() == b"a"
+    assert (await env.transfers.status(SCOPE.instance_id, upload.operation_key)).status == "SUCCEEDED"
 
 
 async def test_oversized_upload_body_is_refused(tmp_path: Path) -> None:
