@@ -13,7 +13,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from nbplane import __version__
-from nbplane.api import contents, health, kernel_ws, kernels, kernelspecs, sessions, workspaces
+from nbplane.api import (
+    async_operations,
+    contents,
+    health,
+    kernel_ws,
+    kernels,
+    kernelspecs,
+    sessions,
+    workspace_objects,
+    workspaces,
+)
 from nbplane.api import errors as api_errors
 from nbplane.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from nbplane.api.unserved import UnservedOperations
@@ -105,6 +115,8 @@ def create_app(
     app.include_router(kernels.router)
     app.include_router(kernel_ws.router)
     app.include_router(workspaces.router)
+    app.include_router(workspace_objects.router)
+    app.include_router(async_operations.router)
     app.state.unserved = UnservedOperations(app.routes)  # after every router: it reads what is routed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

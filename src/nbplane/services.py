@@ -30,6 +30,7 @@ from nbplane.scope import Scope
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
 from nbplane.store.db import Database
+from nbplane.workspace_objects import TreeLimits, WorkspaceObjectService, ZipTransfers
 from nbplane.workspaces import WorkspaceService
 from nbplane.workspaces.teardown import runtime_teardown
 
@@ -51,6 +52,8 @@ class Services:
     cull_policy: CullPolicy
     culler: Culler
     workspaces: WorkspaceService
+    workspace_objects: WorkspaceObjectService
+    zip_transfers: ZipTransfers
     isolation: Isolation
     isolation_warning: str | None
 
@@ -63,14 +66,18 @@ def content_service(settings: Settings, layout: DataLayout, sessions: SessionSer
         upload_ttl_seconds=settings.upload_ttl_seconds,
     )
 
-    async def follow(instance_id: str, workspace_key: str, old_path: str, new_path: str) -> None:
-        await sessions.follow_rename(Scope(instance_id, workspace_key), old_path, new_path)
-
     def storage(instance_id: str, workspace_key: str) -> LocalContentStorage:
         lock = layout.staging / "locks" / instance_id / f"{workspace_key}.lock"
         return LocalContentStorage(layout.workspace_dir(Scope(instance_id, workspace_key)), lock_path=lock)
 
-    return ContentService(layout.workspaces, layout.staging, limits, on_renamed=follow, storage_factory=storage)
+    return ContentService(
+        layout.workspaces, layout.staging, limits, on_renamed=sessions.follow_rename, storage_factory=storage
+    )
+
+
+def tree_limits(settings: Settings) -> TreeLimits:
+    """Folder copies and zips are bounded like uploads: no more bytes than one upload, no larger zip than a body."""
+    return TreeLimits(max_bytes=settings.upload_max_bytes, max_archive_bytes=settings.max_body_bytes)
 
 
 def build_authenticator(settings: Settings, db: Database) -> Authenticator:
@@ -139,6 +146,7 @@ async def build_services(
         cull_connected=settings.cull_connected,
         interval=settings.cull_interval,
     )
+    contents = content_service(settings, layout, sessions)
     return Services(
         settings=settings,
         layout=layout,
@@ -147,12 +155,14 @@ async def build_services(
         backend=backend,
         kernels=kernels,
         sessions=sessions,
-        contents=content_service(settings, layout, sessions),
+        contents=contents,
         retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
         authenticator=authenticator or build_authenticator(settings, db),
         cull_policy=policy,
         culler=Culler(kernels, policy),
         workspaces=WorkspaceService(db, layout, runtime_teardown(sessions, kernels)),
+        workspace_objects=WorkspaceObjectService(contents, tree_limits(settings)),
+        zip_transfers=ZipTransfers(contents, layout.staging, tree_limits(settings)),
         isolation=isolation,
         isolation_warning=isolation_warning,
     )

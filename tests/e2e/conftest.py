@@ -197,7 +197,7 @@ def start_server(
 
 def workspace_token(server: Server) -> str:
     """A workspace API token for the server's default workspace (`Authorization: token <t>`), minted once
-    per server with the admin command."""
+    per server and workspace with the admin command. Keyed by data dir too: a later server may get a freed port."""
     key = (server.endpoint, str(server.data_dir), server.database_url, server.workspace_key)
     if key not in _TOKENS:
         _TOKENS[key] = server.nbplane(

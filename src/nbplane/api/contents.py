@@ -161,8 +161,7 @@ async def get_content(
 ) -> Response:
     _check_bool_header(should_update_recent, "should-update-recent")
     model = await services.contents.get(
-        scope.instance_id,
-        scope.workspace_key,
+        scope,
         path,
         type=type,
         format=format,
@@ -189,8 +188,7 @@ async def create_content(
 
     async def run() -> tuple[Response, str | None]:
         model = await services.contents.create(
-            scope.instance_id,
-            scope.workspace_key,
+            scope,
             path,
             type=details.type,
             ext=details.ext,
@@ -209,7 +207,7 @@ async def create_content(
         scope=scope,
         token=retry_token,
         run=run,
-        resource_exists=lambda created: services.contents.exists(scope.instance_id, scope.workspace_key, created),
+        resource_exists=lambda created: services.contents.exists(scope, created),
     )
 
 
@@ -225,8 +223,7 @@ async def update_content(
 ) -> Response:
     _check_bool_header(should_update_recent, "should-update-recent")
     model = await services.contents.update(
-        scope.instance_id,
-        scope.workspace_key,
+        scope,
         path,
         name=details.name,
         type=details.type,
@@ -252,9 +249,7 @@ async def modify_content(
     _check_bool_header(should_update_recent, "should-update-recent")
     if details.path is None:
         raise MissingParameterError("path (the new path) is required")
-    model = await services.contents.rename(
-        scope.instance_id, scope.workspace_key, path, details.path, if_match=if_match
-    )
+    model = await services.contents.rename(scope, path, details.path, if_match=if_match)
     location = _location(request, scope.instance_id, scope.workspace_key, model.path)
     return _content_response(model, headers={"Location": location})
 
@@ -267,7 +262,7 @@ async def delete_content(
     services: ServicesDep,
     if_match: IfMatch = None,
 ) -> Response:
-    await services.contents.delete(scope.instance_id, scope.workspace_key, path, if_match=if_match)
+    await services.contents.delete(scope, path, if_match=if_match)
     return Response(status_code=204)
 
 
@@ -279,7 +274,7 @@ async def export_contents(
     scope: WorkspaceScope,
     services: ServicesDep,
 ) -> Response:
-    exported = await services.contents.export(scope.instance_id, scope.workspace_key, path, details.format)
+    exported = await services.contents.export(scope, path, details.format)
     body: dict[str, Any] = cs.exported_out(exported)
     headers = {"etag": exported.etag} if exported.etag else {}
     return JSONResponse(body, headers=headers)

@@ -22,13 +22,19 @@ async def with_retry_token(
     token: str | None,
     run: Callable[[], Awaitable[tuple[Response, str | None]]],
     resource_exists: Callable[[str], Awaitable[bool]],
+    fingerprint_extra: str = "",
 ) -> Response:
-    """Run `run` (which returns the response and the id of what it created) under the token's guard."""
+    """Run `run` (which returns the response and the id of what it created) under the token's guard.
+
+    `fingerprint_extra` adds what identifies the request besides method, path and body (e.g. headers that
+    name the object), so the same token with other such values is a conflict, not a replay.
+    """
     if token is None:
         response, _ = await run()
         return response
     key = f"{principal.key}|{operation}|{scope.instance_id}|{scope.workspace_key}"
-    fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
+    path = request.url.path + ("\0" + fingerprint_extra if fingerprint_extra else "")
+    fingerprint = request_fingerprint(request.method, path, await request.body())
     replay = await services.retry_tokens.claim(key, token, fingerprint, resource_exists)
     if replay is not None:
         headers = {"etag": replay.etag} if replay.etag else {}

@@ -31,6 +31,7 @@ from nbplane.contents.models import (
 from nbplane.contents.storage import (
     AtomicWriter,
     ContentStorage,
+    EntryInfo,
     EntryKind,
     LocalContentStorage,
     iter_source,
@@ -45,8 +46,9 @@ from nbplane.errors import (
     PreconditionFailedError,
 )
 from nbplane.etags import etag_matches
+from nbplane.scope import Scope
 
-OnRenamed = Callable[[str, str, str, str], Awaitable[None]]
+OnRenamed = Callable[[Scope, str, str], Awaitable[object]]
 StorageFactory = Callable[[str, str], ContentStorage]
 
 _log = structlog.get_logger(__name__)
@@ -55,7 +57,7 @@ _log = structlog.get_logger(__name__)
 class ContentService:
     """Contents of every workspace, one storage root per (instance, workspace).
 
-    `on_renamed(instance_id, workspace_key, old_path, new_path)` is awaited after each successful rename,
+    `on_renamed(scope, old_path, new_path)` is awaited after each successful rename,
     outside the lock; for a directory the paths are the directory's, so listeners match by prefix. Its
     errors are logged, not raised: the rename has already happened.
     """
@@ -84,22 +86,26 @@ class ContentService:
         lock = self._staging_root / "locks" / instance_id / f"{workspace_key}.lock"
         return LocalContentStorage(root, lock_path=lock)
 
-    def storage_for(self, instance_id: str, workspace_key: str) -> ContentStorage:
+    def storage_for(self, scope: Scope) -> ContentStorage:
         """The (cached) storage of one workspace; InvalidInputError for unsafe identifiers."""
         key = (
-            paths.check_identifier(instance_id, "instance id"),
-            paths.check_identifier(workspace_key, "workspace key"),
+            paths.check_identifier(scope.instance_id, "instance id"),
+            paths.check_identifier(scope.workspace_key, "workspace key"),
         )
         if key not in self._storages:
             self._storages[key] = self._factory(*key)
         return self._storages[key]
 
-    async def exists(self, instance_id: str, workspace_key: str, path: str) -> bool:
+    async def exists(self, scope: Scope, path: str) -> bool:
         """Whether `path` names a file or directory (False for paths that are invalid or outside)."""
         try:
-            return await self.storage_for(instance_id, workspace_key).exists(path)
+            return await self.storage_for(scope).exists(path)
         except InvalidInputError:
             return False
+
+    async def etag(self, scope: Scope, info: EntryInfo, *, fresh: bool = False) -> str:
+        """The etag the contents API gives `info` (SHA-256 of a file's bytes; a directory's version)."""
+        return await self._read.etag(self.storage_for(scope), info, fresh=fresh)
 
     async def purge_expired(self) -> int:
         """Drop chunked uploads untouched for longer than the TTL; returns how many."""
@@ -107,8 +113,7 @@ class ContentService:
 
     async def get(
         self,
-        instance_id: str,
-        workspace_key: str,
+        scope: Scope,
         path: str,
         *,
         type: str | None = None,
@@ -126,14 +131,13 @@ class ContentService:
         want_content, want_hash = _flag(content, "content"), _flag(hash, "hash")
         if ctype is ContentType.DIRECTORY and want_content:
             raise InvalidInputError("directory content listing is not supported; use content=0")
-        storage = self.storage_for(instance_id, workspace_key)
+        storage = self.storage_for(scope)
         info = await storage.stat(path)
         return await self._read.model(storage, info, ctype, cfmt, content=want_content, hash=want_hash)
 
     async def create(
         self,
-        instance_id: str,
-        workspace_key: str,
+        scope: Scope,
         path: str = "",
         *,
         type: str | None = None,
@@ -157,10 +161,10 @@ class ContentService:
                 raise InvalidInputError("copy_from cannot be combined with a chunked upload")
             if ctype not in (None, ContentType.NOTEBOOK):
                 raise InvalidInputError("chunked uploads are notebooks")
-            return await self._upload(instance_id, workspace_key, path, upload, content, "create", None)
+            return await self._upload(scope, path, upload, content, "create", None)
         if content is not None:
             raise InvalidInputError("content is only accepted with upload_id; use update to save")
-        storage = self.storage_for(instance_id, workspace_key)
+        storage = self.storage_for(scope)
         rel = paths.normalize(path)
         if copy_from is not None:
             return await self._copy(storage, paths.normalize(copy_from), rel)
@@ -168,8 +172,7 @@ class ContentService:
 
     async def update(
         self,
-        instance_id: str,
-        workspace_key: str,
+        scope: Scope,
         path: str,
         *,
         name: str | None = None,
@@ -192,8 +195,8 @@ class ContentService:
         if upload is not None:
             if ctype not in (None, ContentType.NOTEBOOK) or cfmt not in (None, ContentFormat.JSON):
                 raise InvalidInputError("chunked uploads are notebooks in format json")
-            return await self._upload(instance_id, workspace_key, rel, upload, content, "update", if_match)
-        storage = self.storage_for(instance_id, workspace_key)
+            return await self._upload(scope, rel, upload, content, "update", if_match)
+        storage = self.storage_for(scope)
         if ctype is None:
             if isinstance(content, dict) and rel.endswith(NOTEBOOK_EXT):
                 ctype = ContentType.NOTEBOOK
@@ -212,15 +215,13 @@ class ContentService:
             await writer.write(data)
             return await self._commit(storage, writer, if_match=if_match, overwrite=True)
 
-    async def rename(
-        self, instance_id: str, workspace_key: str, path: str, new_path: str, *, if_match: str | None = None
-    ) -> ContentModel:
+    async def rename(self, scope: Scope, path: str, new_path: str, *, if_match: str | None = None) -> ContentModel:
         """PATCH: move a file or directory; returns it at its new path.
 
         Raises NotFoundError (source or target parent), AlreadyExistsError (target exists, as Jupyter's 409),
         InvalidInputError (root, or a directory into itself), PreconditionFailedError.
         """
-        storage = self.storage_for(instance_id, workspace_key)
+        storage = self.storage_for(scope)
         src, dst = paths.normalize(path), paths.normalize(new_path)
         if not src or not dst:
             raise InvalidInputError("the workspace root cannot be renamed or replaced")
@@ -236,19 +237,19 @@ class ContentService:
         model = await self._read.model(storage, await storage.stat(dst), None, None)
         if dst != src and self._on_renamed is not None:
             try:
-                await self._on_renamed(instance_id, workspace_key, src, dst)
+                await self._on_renamed(scope, src, dst)
             except Exception:
                 _log.exception("on_renamed hook failed", old_path=src, new_path=dst)
         return model
 
-    async def delete(self, instance_id: str, workspace_key: str, path: str, *, if_match: str | None = None) -> None:
+    async def delete(self, scope: Scope, path: str, *, if_match: str | None = None) -> None:
         """DELETE a file or an empty directory.
 
         A non-empty directory raises ConflictError unless `limits.allow_recursive_delete` (Jupyter deletes
         recursively, but with no trash here a stray DELETE would be unrecoverable). Also NotFoundError,
         InvalidInputError (the root) and PreconditionFailedError.
         """
-        storage = self.storage_for(instance_id, workspace_key)
+        storage = self.storage_for(scope)
         rel = paths.normalize(path)
         if not rel:
             raise InvalidInputError("the workspace root cannot be deleted")
@@ -256,9 +257,7 @@ class ContentService:
             await self._check_if_match(storage, rel, if_match)
             await storage.delete(rel, recursive=self.limits.allow_recursive_delete)
 
-    async def export(
-        self, instance_id: str, workspace_key: str, path: str, format: str | None = None
-    ) -> ExportedContent:
+    async def export(self, scope: Scope, path: str, format: str | None = None) -> ExportedContent:
         """The notebook as its .ipynb JSON text (default) or as HTML with inline base64 images.
 
         Raises InvalidInputError (unknown format, not a notebook), NotFoundError, PayloadTooLargeError.
@@ -267,7 +266,7 @@ class ContentService:
             fmt = ExportFormat(format or ExportFormat.IPYNB)
         except ValueError as exc:
             raise InvalidInputError("export format must be ipynb or html") from exc
-        storage = self.storage_for(instance_id, workspace_key)
+        storage = self.storage_for(scope)
         info = await storage.stat(path)
         if info.kind is not EntryKind.FILE or not info.path.endswith(NOTEBOOK_EXT):
             raise InvalidInputError("only notebooks can be exported")
@@ -383,15 +382,14 @@ class ContentService:
 
     async def _upload(
         self,
-        instance_id: str,
-        workspace_key: str,
+        scope: Scope,
         path: str,
         chunk: ChunkUpload,
         content: object,
         operation: str,
         if_match: str | None,
     ) -> ContentModel:
-        storage = self.storage_for(instance_id, workspace_key)
+        storage = self.storage_for(scope)
         rel = paths.normalize(path)
         if operation == "create":
             parent, name = await self._target(storage, rel)
@@ -402,10 +400,10 @@ class ContentService:
             await self._check_if_match(storage, rel, if_match)  # early refusal; repeated at commit
         if name is not None and not name.endswith(NOTEBOOK_EXT):
             raise InvalidInputError("a notebook's name must end with .ipynb")
-        staged = await self._uploads.stage(instance_id, workspace_key, rel, operation, chunk, content)
+        staged = await self._uploads.stage(scope.instance_id, scope.workspace_key, rel, operation, chunk, content)
         if not chunk.is_final:
             return self._read.ack_model(rel, staged)
-        async with self._uploads.assembled(instance_id, workspace_key, chunk.upload_id) as assembled:
+        async with self._uploads.assembled(scope.instance_id, scope.workspace_key, chunk.upload_id) as assembled:
             # Validated from the staging file, then streamed from it: never held as bytes here.
             await asyncio.to_thread(_notebooks.validate_file, assembled.file)
             # An upload into a directory is named Untitled*.ipynb when it is published.

@@ -11,9 +11,11 @@ import nbformat
 import pytest
 
 from nbplane.contents import ChunkUpload, ContentLimits, ContentService
+from nbplane.scope import Scope
 
 INSTANCE = "ocid1.aidataplatform.oc1..x"
 WORKSPACE = "ws1"
+SCOPE = Scope(INSTANCE, WORKSPACE)
 
 
 @dataclass
@@ -29,7 +31,7 @@ class Env:
     tmp: Path
     svc: ContentService
     clock: Clock
-    renames: list[tuple[str, str, str, str]] = field(default_factory=list)
+    renames: list[tuple[Scope, str, str]] = field(default_factory=list)
 
     @property
     def root(self) -> Path:
@@ -46,13 +48,13 @@ class Env:
 
 def make_env(tmp_path: Path, limits: ContentLimits | None = None) -> Env:
     clock = Clock()
-    renames: list[tuple[str, str, str, str]] = []
+    renames: list[tuple[Scope, str, str]] = []
 
-    async def on_renamed(instance_id: str, workspace_key: str, old: str, new: str) -> None:
-        renames.append((instance_id, workspace_key, old, new))
+    async def on_renamed(scope: Scope, old: str, new: str) -> None:
+        renames.append((scope, old, new))
 
     svc = ContentService(tmp_path / "data", tmp_path / "staging", limits, on_renamed, clock=clock)
-    svc.storage_for(INSTANCE, WORKSPACE)  # creates the root
+    svc.storage_for(SCOPE)  # creates the root
     return Env(tmp_path, svc, clock, renames)
 
 

@@ -8,11 +8,11 @@ import pytest
 from nbplane.contents import ContentType
 from nbplane.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 
-from .conftest import INSTANCE, WORKSPACE, Env, notebook_bytes
+from .conftest import SCOPE, Env, notebook_bytes
 
 
 async def _names(env: Env, n: int, path: str = "", **kwargs) -> list[str]:
-    return [(await env.svc.create(INSTANCE, WORKSPACE, path, **kwargs)).name for _ in range(n)]
+    return [(await env.svc.create(SCOPE, path, **kwargs)).name for _ in range(n)]
 
 
 async def test_untitled_notebooks(env: Env) -> None:
@@ -22,7 +22,7 @@ async def test_untitled_notebooks(env: Env) -> None:
 
 
 async def test_untitled_notebook_by_ext(env: Env) -> None:
-    model = await env.svc.create(INSTANCE, WORKSPACE, "", ext=".ipynb")
+    model = await env.svc.create(SCOPE, "", ext=".ipynb")
     assert (model.name, model.type) == ("Untitled.ipynb", ContentType.NOTEBOOK)
 
 
@@ -40,21 +40,21 @@ async def test_untitled_folders(env: Env) -> None:
 
 async def test_untitled_inside_a_subdirectory(env: Env) -> None:
     (env.root / "sub").mkdir()
-    first = await env.svc.create(INSTANCE, WORKSPACE, "/sub/", type="notebook")
-    second = await env.svc.create(INSTANCE, WORKSPACE, "sub", type="notebook")
+    first = await env.svc.create(SCOPE, "/sub/", type="notebook")
+    second = await env.svc.create(SCOPE, "sub", type="notebook")
     assert (first.path, second.path) == ("sub/Untitled.ipynb", "sub/Untitled1.ipynb")
 
 
 async def test_create_returns_metadata(env: Env) -> None:
-    model = await env.svc.create(INSTANCE, WORKSPACE, "", type="notebook")
+    model = await env.svc.create(SCOPE, "", type="notebook")
     assert model.content is None and model.format is None and model.mimetype is None
     assert model.etag and model.etag.startswith("sha256-") and model.size
 
 
 async def test_create_at_exact_missing_path(env: Env) -> None:
-    nb = await env.svc.create(INSTANCE, WORKSPACE, "/new.ipynb")
-    directory = await env.svc.create(INSTANCE, WORKSPACE, "newdir", type="directory")
-    text = await env.svc.create(INSTANCE, WORKSPACE, "newdir/notes.md", type="file")
+    nb = await env.svc.create(SCOPE, "/new.ipynb")
+    directory = await env.svc.create(SCOPE, "newdir", type="directory")
+    text = await env.svc.create(SCOPE, "newdir/notes.md", type="file")
     assert (nb.type, directory.type, text.path) == (
         ContentType.NOTEBOOK,
         ContentType.DIRECTORY,
@@ -80,14 +80,14 @@ async def test_create_at_exact_missing_path(env: Env) -> None:
 async def test_create_errors(env: Env, path: str, kwargs: dict, error: type[Exception]) -> None:
     (env.root / "exists.ipynb").write_bytes(notebook_bytes())
     with pytest.raises(error):
-        await env.svc.create(INSTANCE, WORKSPACE, path, **kwargs)
+        await env.svc.create(SCOPE, path, **kwargs)
 
 
 async def test_copy_naming(env: Env) -> None:
     (env.root / "a.ipynb").write_bytes(notebook_bytes("copied"))
     names = await _names(env, 2, copy_from="/a.ipynb")
     assert names == ["a-Copy1.ipynb", "a-Copy2.ipynb"]
-    again = await env.svc.create(INSTANCE, WORKSPACE, "", copy_from="a-Copy1.ipynb")
+    again = await env.svc.create(SCOPE, "", copy_from="a-Copy1.ipynb")
     assert again.name == "a-Copy3.ipynb"
     assert (env.root / "a-Copy3.ipynb").read_bytes() == (env.root / "a.ipynb").read_bytes()
 
@@ -95,9 +95,9 @@ async def test_copy_naming(env: Env) -> None:
 async def test_copy_into_other_directory_and_exact_path(env: Env) -> None:
     (env.root / "a.ipynb").write_bytes(notebook_bytes("copied"))
     (env.root / "sub").mkdir()
-    into_dir = await env.svc.create(INSTANCE, WORKSPACE, "sub", copy_from="a.ipynb")
-    exact = await env.svc.create(INSTANCE, WORKSPACE, "sub/b.ipynb", copy_from="a.ipynb")
-    second = await env.svc.create(INSTANCE, WORKSPACE, "sub", copy_from="a.ipynb")
+    into_dir = await env.svc.create(SCOPE, "sub", copy_from="a.ipynb")
+    exact = await env.svc.create(SCOPE, "sub/b.ipynb", copy_from="a.ipynb")
+    second = await env.svc.create(SCOPE, "sub", copy_from="a.ipynb")
     assert (into_dir.path, exact.path, second.path) == ("sub/a.ipynb", "sub/b.ipynb", "sub/a-Copy1.ipynb")
     assert (env.root / "sub" / "b.ipynb").read_bytes() == (env.root / "a.ipynb").read_bytes()
 
@@ -114,4 +114,4 @@ async def test_copy_errors(env: Env, copy_from: str, path: str, error: type[Exce
     (env.root / "a.ipynb").write_bytes(notebook_bytes())
     (env.root / "sub").mkdir()
     with pytest.raises(error):
-        await env.svc.create(INSTANCE, WORKSPACE, path, copy_from=copy_from)
+        await env.svc.create(SCOPE, path, copy_from=copy_from)

@@ -11,7 +11,7 @@ import pytest
 from nbplane.contents import ExportFormat
 from nbplane.errors import InvalidInputError, NotFoundError
 
-from .conftest import INSTANCE, WORKSPACE, Env, notebook
+from .conftest import SCOPE, Env, notebook
 
 # A 1x1 transparent PNG.
 PNG = base64.b64encode(
@@ -34,7 +34,7 @@ def nb_env(env: Env) -> Env:
 
 @pytest.mark.parametrize("fmt", [None, "ipynb"])
 async def test_export_ipynb(nb_env: Env, fmt: str | None) -> None:
-    exported = await nb_env.svc.export(INSTANCE, WORKSPACE, "/sub/n.ipynb", fmt)
+    exported = await nb_env.svc.export(SCOPE, "/sub/n.ipynb", fmt)
     assert exported.format is ExportFormat.IPYNB
     assert (exported.name, exported.path) == ("n.ipynb", "sub/n.ipynb")
     assert exported.content == (nb_env.root / "sub" / "n.ipynb").read_text()
@@ -43,7 +43,7 @@ async def test_export_ipynb(nb_env: Env, fmt: str | None) -> None:
 
 
 async def test_export_html_inlines_images(nb_env: Env) -> None:
-    exported = await nb_env.svc.export(INSTANCE, WORKSPACE, "sub/n.ipynb", "html")
+    exported = await nb_env.svc.export(SCOPE, "sub/n.ipynb", "html")
     assert exported.format is ExportFormat.HTML and exported.name == "n.html"
     html = exported.content
     assert html.lstrip().lower().startswith("<!doctype html")
@@ -63,10 +63,10 @@ async def test_export_html_inlines_images(nb_env: Env) -> None:
 )
 async def test_export_errors(nb_env: Env, path: str, fmt: str | None, error: type[Exception]) -> None:
     with pytest.raises(error):
-        await nb_env.svc.export(INSTANCE, WORKSPACE, path, fmt)
+        await nb_env.svc.export(SCOPE, path, fmt)
 
 
 async def test_export_unreadable_notebook(nb_env: Env) -> None:
     (nb_env.root / "bad.ipynb").write_text("{oops")
     with pytest.raises(InvalidInputError):
-        await nb_env.svc.export(INSTANCE, WORKSPACE, "bad.ipynb", "html")
+        await nb_env.svc.export(SCOPE, "bad.ipynb", "html")

@@ -12,7 +12,7 @@ import pytest
 from nbplane.contents import ContentFormat, ContentType
 from nbplane.errors import InvalidInputError, NotFoundError, UnsatisfiableError
 
-from .conftest import INSTANCE, WORKSPACE, Env, notebook_bytes
+from .conftest import SCOPE, Env, notebook_bytes
 
 NB = notebook_bytes("print('hi')\nx = 2")
 TEXT = "héllo\nworld\n".encode()
@@ -54,7 +54,7 @@ OK_CASES = [
 @pytest.mark.parametrize(("path", "type_", "fmt", "rtype", "rfmt", "content", "mime"), OK_CASES)
 @pytest.mark.parametrize("want_hash", [0, 1])
 async def test_get_with_content(files: Env, path: str, type_, fmt, rtype, rfmt, content, mime, want_hash: int) -> None:
-    model = await files.svc.get(INSTANCE, WORKSPACE, path, type=type_, format=fmt, content=1, hash=want_hash)
+    model = await files.svc.get(SCOPE, path, type=type_, format=fmt, content=1, hash=want_hash)
     raw = (files.root / path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     assert (model.type, model.format, model.mimetype) == (rtype, rfmt, mime)
@@ -78,7 +78,7 @@ async def test_get_with_content(files: Env, path: str, type_, fmt, rtype, rfmt, 
 )
 @pytest.mark.parametrize("want_hash", [0, 1])
 async def test_get_metadata_only(files: Env, path: str, type_, rtype, want_hash: int) -> None:
-    model = await files.svc.get(INSTANCE, WORKSPACE, path, type=type_, content=0, hash=want_hash)
+    model = await files.svc.get(SCOPE, path, type=type_, content=0, hash=want_hash)
     digest = hashlib.sha256((files.root / path).read_bytes()).hexdigest()
     assert model.type is rtype
     assert (model.content, model.format, model.mimetype) == (None, None, None)
@@ -89,7 +89,7 @@ async def test_get_metadata_only(files: Env, path: str, type_, rtype, want_hash:
 @pytest.mark.parametrize(("type_", "content"), [(None, 0), (None, 1), ("directory", 0)])
 @pytest.mark.parametrize("path", ["dir", "/dir/", ""])
 async def test_directory_metadata(files: Env, type_, content: int, path: str) -> None:
-    model = await files.svc.get(INSTANCE, WORKSPACE, path, type=type_, content=content, hash=1)
+    model = await files.svc.get(SCOPE, path, type=type_, content=content, hash=1)
     assert model.type is D
     assert (model.content, model.format, model.mimetype, model.hash, model.size) == (None,) * 5
     assert model.etag and model.etag.startswith("dir-")
@@ -97,7 +97,7 @@ async def test_directory_metadata(files: Env, type_, content: int, path: str) ->
 
 async def test_directory_listing_is_refused(files: Env) -> None:
     with pytest.raises(InvalidInputError) as err:
-        await files.svc.get(INSTANCE, WORKSPACE, "dir", type="directory", content=1)
+        await files.svc.get(SCOPE, "dir", type="directory", content=1)
     assert not isinstance(err.value, UnsatisfiableError)
 
 
@@ -122,7 +122,7 @@ async def test_directory_listing_is_refused(files: Env) -> None:
 )
 async def test_unsatisfiable(files: Env, path: str, type_, fmt, content: int, reason: str) -> None:
     with pytest.raises(UnsatisfiableError) as err:
-        await files.svc.get(INSTANCE, WORKSPACE, path, type=type_, format=fmt, content=content)
+        await files.svc.get(SCOPE, path, type=type_, format=fmt, content=content)
     assert err.value.reason == reason
 
 
@@ -131,23 +131,23 @@ async def test_unsatisfiable(files: Env, path: str, type_, fmt, content: int, re
 )
 async def test_bad_parameters(files: Env, kwargs: dict) -> None:
     with pytest.raises(InvalidInputError):
-        await files.svc.get(INSTANCE, WORKSPACE, "text.txt", **kwargs)
+        await files.svc.get(SCOPE, "text.txt", **kwargs)
 
 
 @pytest.mark.parametrize("path", ["missing.ipynb", "dir/missing.txt", "text.txt/below"])
 async def test_missing_path(files: Env, path: str) -> None:
     with pytest.raises(NotFoundError):
-        await files.svc.get(INSTANCE, WORKSPACE, path)
+        await files.svc.get(SCOPE, path)
 
 
 async def test_leading_slashes_name_the_same_file(files: Env) -> None:
-    models = [await files.svc.get(INSTANCE, WORKSPACE, p) for p in ("nb.ipynb", "/nb.ipynb", "//nb.ipynb")]
+    models = [await files.svc.get(SCOPE, p) for p in ("nb.ipynb", "/nb.ipynb", "//nb.ipynb")]
     assert {m.path for m in models} == {"nb.ipynb"}
     assert len({m.etag for m in models}) == 1
 
 
 async def test_etag_follows_content(files: Env) -> None:
-    before = await files.svc.get(INSTANCE, WORKSPACE, "text.txt", content=0)
+    before = await files.svc.get(SCOPE, "text.txt", content=0)
     (files.root / "text.txt").write_bytes(b"changed")
-    after = await files.svc.get(INSTANCE, WORKSPACE, "text.txt", content=0)
+    after = await files.svc.get(SCOPE, "text.txt", content=0)
     assert before.etag != after.etag == "sha256-" + hashlib.sha256(b"changed").hexdigest()

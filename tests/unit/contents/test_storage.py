@@ -10,8 +10,9 @@ import pytest
 
 from nbplane.contents import LocalContentStorage
 from nbplane.errors import BackendError, InvalidInputError, NotFoundError
+from nbplane.scope import Scope
 
-from .conftest import INSTANCE, WORKSPACE, Env
+from .conftest import INSTANCE, SCOPE, Env
 from .test_paths import ESCAPES
 
 SENTINEL = b"do not touch"
@@ -33,14 +34,14 @@ async def test_every_operation_rejects_escapes(env: Env, sentinel: Path, path: s
     svc = env.svc
     (env.root / "ok.ipynb").write_text("{}")
     calls = [
-        svc.get(INSTANCE, WORKSPACE, path),
-        svc.create(INSTANCE, WORKSPACE, path, type="notebook"),
-        svc.create(INSTANCE, WORKSPACE, "", copy_from=path),
-        svc.update(INSTANCE, WORKSPACE, path, type="file", content="pwned"),
-        svc.rename(INSTANCE, WORKSPACE, "ok.ipynb", path),
-        svc.rename(INSTANCE, WORKSPACE, path, "moved.ipynb"),
-        svc.delete(INSTANCE, WORKSPACE, path),
-        svc.export(INSTANCE, WORKSPACE, path),
+        svc.get(SCOPE, path),
+        svc.create(SCOPE, path, type="notebook"),
+        svc.create(SCOPE, "", copy_from=path),
+        svc.update(SCOPE, path, type="file", content="pwned"),
+        svc.rename(SCOPE, "ok.ipynb", path),
+        svc.rename(SCOPE, path, "moved.ipynb"),
+        svc.delete(SCOPE, path),
+        svc.export(SCOPE, path),
     ]
     for call in calls:
         with pytest.raises(InvalidInputError):
@@ -52,7 +53,7 @@ async def test_every_operation_rejects_escapes(env: Env, sentinel: Path, path: s
 @pytest.mark.parametrize(("instance", "workspace"), [("..", "ws"), (INSTANCE, ".."), (INSTANCE, "a/b")])
 async def test_unsafe_instance_or_workspace_rejected(env: Env, instance: str, workspace: str) -> None:
     with pytest.raises(InvalidInputError):
-        await env.svc.get(instance, workspace, "a.ipynb")
+        await env.svc.get(Scope(instance, workspace), "a.ipynb")
 
 
 async def test_symlinks_leading_outside_are_rejected(env: Env, sentinel: Path) -> None:
@@ -60,14 +61,14 @@ async def test_symlinks_leading_outside_are_rejected(env: Env, sentinel: Path) -
     (env.root / "evil.txt").symlink_to(sentinel)
     svc = env.svc
     for call in [
-        svc.get(INSTANCE, WORKSPACE, "outdir/secret.txt"),
-        svc.get(INSTANCE, WORKSPACE, "evil.txt"),
-        svc.update(INSTANCE, WORKSPACE, "evil.txt", type="file", content="pwned"),
-        svc.update(INSTANCE, WORKSPACE, "outdir/secret.txt", type="file", content="pwned"),
-        svc.update(INSTANCE, WORKSPACE, "outdir/new.txt", type="file", content="pwned"),
-        svc.create(INSTANCE, WORKSPACE, "outdir", type="notebook"),
-        svc.delete(INSTANCE, WORKSPACE, "outdir/secret.txt"),
-        svc.rename(INSTANCE, WORKSPACE, "outdir/secret.txt", "stolen.txt"),
+        svc.get(SCOPE, "outdir/secret.txt"),
+        svc.get(SCOPE, "evil.txt"),
+        svc.update(SCOPE, "evil.txt", type="file", content="pwned"),
+        svc.update(SCOPE, "outdir/secret.txt", type="file", content="pwned"),
+        svc.update(SCOPE, "outdir/new.txt", type="file", content="pwned"),
+        svc.create(SCOPE, "outdir", type="notebook"),
+        svc.delete(SCOPE, "outdir/secret.txt"),
+        svc.rename(SCOPE, "outdir/secret.txt", "stolen.txt"),
     ]:
         with pytest.raises(InvalidInputError):
             await call
@@ -79,7 +80,7 @@ async def test_symlink_inside_the_root_is_followed(env: Env) -> None:
     (env.root / "real").mkdir()
     (env.root / "real" / "a.txt").write_text("hi")
     (env.root / "alias").symlink_to(env.root / "real", target_is_directory=True)
-    model = await env.svc.get(INSTANCE, WORKSPACE, "alias/a.txt")
+    model = await env.svc.get(SCOPE, "alias/a.txt")
     assert model.content == "hi"
 
 
@@ -136,5 +137,5 @@ async def test_write_into_missing_directory_is_not_found(tmp_path: Path) -> None
 async def test_listdir_hides_temporaries(env: Env) -> None:
     (env.root / ".~nbplane-abc.tmp").write_text("partial")
     (env.root / "a.ipynb").write_text("{}")
-    storage = env.svc.storage_for(INSTANCE, WORKSPACE)
+    storage = env.svc.storage_for(SCOPE)
     assert await storage.listdir("") == ["a.ipynb"]

@@ -17,7 +17,7 @@ from nbplane.errors import (
     PreconditionFailedError,
 )
 
-from .conftest import INSTANCE, WORKSPACE, Env, chunks_of, make_env, notebook_bytes
+from .conftest import SCOPE, Env, chunks_of, make_env, notebook_bytes
 
 DATA = notebook_bytes("y = 'uploaded'\n" * 50)
 
@@ -26,9 +26,9 @@ async def _send(env: Env, path: str, pieces, *, op: str = "create", **kwargs):
     results = []
     for chunk, content in pieces:
         if op == "create":
-            results.append(await env.svc.create(INSTANCE, WORKSPACE, path, upload=chunk, content=content))
+            results.append(await env.svc.create(SCOPE, path, upload=chunk, content=content))
         else:
-            results.append(await env.svc.update(INSTANCE, WORKSPACE, path, upload=chunk, content=content, **kwargs))
+            results.append(await env.svc.update(SCOPE, path, upload=chunk, content=content, **kwargs))
     return results
 
 
@@ -121,7 +121,7 @@ async def test_expired_upload_is_refused_and_purged(env: Env) -> None:
 
 async def test_update_upload_overwrites_with_if_match(env: Env) -> None:
     (env.root / "nb.ipynb").write_bytes(notebook_bytes("old"))
-    current = await env.svc.get(INSTANCE, WORKSPACE, "nb.ipynb", content=0)
+    current = await env.svc.get(SCOPE, "nb.ipynb", content=0)
     with pytest.raises(PreconditionFailedError):
         await _send(env, "nb.ipynb", chunks_of(DATA, 2), op="update", if_match="sha256-nope")
     *_, final = await _send(env, "nb.ipynb", chunks_of(DATA, 2, "u-9"), op="update", if_match=current.etag)
@@ -165,16 +165,16 @@ def _chunk(index: int = 1, **kw) -> ChunkUpload:
 async def test_chunk_validation(tmp_path: Path, chunk: ChunkUpload, content, error) -> None:
     env = make_env(tmp_path, ContentLimits(max_upload_bytes=1024, max_chunks=8))
     with pytest.raises(error):
-        await env.svc.create(INSTANCE, WORKSPACE, "up.ipynb", upload=chunk, content=content)
+        await env.svc.create(SCOPE, "up.ipynb", upload=chunk, content=content)
     assert _workspace_files(env) == []
 
 
 async def test_inconsistent_totals_across_chunks(env: Env) -> None:
-    await env.svc.create(INSTANCE, WORKSPACE, "up.ipynb", upload=_chunk(1), content="")
+    await env.svc.create(SCOPE, "up.ipynb", upload=_chunk(1), content="")
     with pytest.raises(InvalidInputError, match="total_size_bytes"):
-        await env.svc.create(INSTANCE, WORKSPACE, "up.ipynb", upload=_chunk(2, total_size_bytes=11), content="")
+        await env.svc.create(SCOPE, "up.ipynb", upload=_chunk(2, total_size_bytes=11), content="")
     with pytest.raises(InvalidInputError, match="another path"):
-        await env.svc.create(INSTANCE, WORKSPACE, "other.ipynb", upload=_chunk(2), content="")
+        await env.svc.create(SCOPE, "other.ipynb", upload=_chunk(2), content="")
 
 
 @pytest.mark.parametrize(
@@ -189,4 +189,4 @@ async def test_inconsistent_totals_across_chunks(env: Env) -> None:
 async def test_uploads_are_notebooks(env: Env, op: str, path: str, kwargs: dict) -> None:
     method = env.svc.create if op == "create" else env.svc.update
     with pytest.raises(InvalidInputError):
-        await method(INSTANCE, WORKSPACE, path, upload=_chunk(1), content="", **kwargs)
+        await method(SCOPE, path, upload=_chunk(1), content="", **kwargs)

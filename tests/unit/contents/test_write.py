@@ -20,17 +20,17 @@ from nbplane.errors import (
     PreconditionFailedError,
 )
 
-from .conftest import INSTANCE, WORKSPACE, Env, make_env, notebook
+from .conftest import SCOPE, Env, make_env, notebook
 
 
 async def test_save_notebook_upsert(env: Env) -> None:
-    model = await env.svc.update(INSTANCE, WORKSPACE, "/n.ipynb", type="notebook", content=notebook("a = 1"))
+    model = await env.svc.update(SCOPE, "/n.ipynb", type="notebook", content=notebook("a = 1"))
     assert (model.path, model.type, model.content) == ("n.ipynb", ContentType.NOTEBOOK, None)
     saved = nbformat.read(env.root / "n.ipynb", as_version=4)
     assert saved.cells[0].source == "a = 1"
-    again = await env.svc.update(INSTANCE, WORKSPACE, "n.ipynb", content=notebook("a = 2"), if_match=model.etag)
+    again = await env.svc.update(SCOPE, "n.ipynb", content=notebook("a = 2"), if_match=model.etag)
     assert again.etag != model.etag
-    got = await env.svc.get(INSTANCE, WORKSPACE, "n.ipynb", content=0)
+    got = await env.svc.get(SCOPE, "n.ipynb", content=0)
     assert got.etag == again.etag
 
 
@@ -38,29 +38,28 @@ async def test_invalid_notebook_carries_the_validation_message(env: Env) -> None
     bad = notebook()
     del bad["metadata"]
     with pytest.raises(InvalidInputError, match="'metadata' is a required property"):
-        await env.svc.update(INSTANCE, WORKSPACE, "n.ipynb", type="notebook", content=bad)
+        await env.svc.update(SCOPE, "n.ipynb", type="notebook", content=bad)
     assert not (env.root / "n.ipynb").exists()
 
 
 async def test_save_files(env: Env) -> None:
-    await env.svc.update(INSTANCE, WORKSPACE, "t.txt", type="file", format="text", content="héllo")
+    await env.svc.update(SCOPE, "t.txt", type="file", format="text", content="héllo")
     await env.svc.update(
-        INSTANCE,
-        WORKSPACE,
+        SCOPE,
         "b.bin",
         type="file",
         format="base64",
         content=base64.b64encode(b"\x00\xff").decode(),
     )
-    await env.svc.update(INSTANCE, WORKSPACE, "u.txt", content="inferred")
+    await env.svc.update(SCOPE, "u.txt", content="inferred")
     assert (env.root / "t.txt").read_bytes() == "héllo".encode()
     assert (env.root / "b.bin").read_bytes() == b"\x00\xff"
     assert (env.root / "u.txt").read_text() == "inferred"
 
 
 async def test_save_directory(env: Env) -> None:
-    model = await env.svc.update(INSTANCE, WORKSPACE, "d", type="directory")
-    same = await env.svc.update(INSTANCE, WORKSPACE, "d", type="directory")
+    model = await env.svc.update(SCOPE, "d", type="directory")
+    same = await env.svc.update(SCOPE, "d", type="directory")
     assert model.type is ContentType.DIRECTORY and (env.root / "d").is_dir() and same.path == "d"
 
 
@@ -90,25 +89,22 @@ async def test_update_errors(env: Env, path: str, kwargs: dict, error: type[Exce
     (env.root / "d").mkdir()
     (env.root / "file.txt").write_text("keep")
     with pytest.raises(error):
-        await env.svc.update(INSTANCE, WORKSPACE, path, **kwargs)
+        await env.svc.update(SCOPE, path, **kwargs)
     assert (env.root / "file.txt").read_text() == "keep"
 
 
 async def test_if_match_accepts_quoted_and_star(env: Env) -> None:
-    first = await env.svc.update(INSTANCE, WORKSPACE, "t.txt", type="file", content="1")
-    second = await env.svc.update(INSTANCE, WORKSPACE, "t.txt", content="2", if_match=f'"{first.etag}"')
-    await env.svc.update(INSTANCE, WORKSPACE, "t.txt", content="3", if_match="*")
+    first = await env.svc.update(SCOPE, "t.txt", type="file", content="1")
+    second = await env.svc.update(SCOPE, "t.txt", content="2", if_match=f'"{first.etag}"')
+    await env.svc.update(SCOPE, "t.txt", content="3", if_match="*")
     assert second.etag != first.etag and (env.root / "t.txt").read_text() == "3"
 
 
 async def test_concurrent_saves_with_same_if_match(env: Env) -> None:
-    base = await env.svc.update(INSTANCE, WORKSPACE, "n.ipynb", type="notebook", content=notebook("base"))
+    base = await env.svc.update(SCOPE, "n.ipynb", type="notebook", content=notebook("base"))
     contents = [notebook("first\n" * 20000), notebook("second\n" * 30000)]
     results = await asyncio.gather(
-        *(
-            env.svc.update(INSTANCE, WORKSPACE, "n.ipynb", type="notebook", content=c, if_match=base.etag)
-            for c in contents
-        ),
+        *(env.svc.update(SCOPE, "n.ipynb", type="notebook", content=c, if_match=base.etag) for c in contents),
         return_exceptions=True,
     )
     winners = [r for r in results if not isinstance(r, BaseException)]
@@ -127,10 +123,10 @@ async def test_concurrent_saves_across_service_instances(tmp_path: Path) -> None
     """Two services over one data dir stand in for two processes: the flock keeps them apart."""
     env = make_env(tmp_path)
     other = ContentService(tmp_path / "data", tmp_path / "staging")
-    base = await env.svc.update(INSTANCE, WORKSPACE, "t.txt", type="file", content="base")
+    base = await env.svc.update(SCOPE, "t.txt", type="file", content="base")
     results = await asyncio.gather(
-        env.svc.update(INSTANCE, WORKSPACE, "t.txt", type="file", content="A" * 100000, if_match=base.etag),
-        other.update(INSTANCE, WORKSPACE, "t.txt", type="file", content="B" * 200000, if_match=base.etag),
+        env.svc.update(SCOPE, "t.txt", type="file", content="A" * 100000, if_match=base.etag),
+        other.update(SCOPE, "t.txt", type="file", content="B" * 200000, if_match=base.etag),
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) == ["ContentModel", "PreconditionFailedError"]
@@ -140,19 +136,19 @@ async def test_concurrent_saves_across_service_instances(tmp_path: Path) -> None
 async def test_rename_moves_and_calls_hook(env: Env) -> None:
     (env.root / "a.ipynb").write_text(json.dumps(notebook()))
     (env.root / "sub").mkdir()
-    model = await env.svc.rename(INSTANCE, WORKSPACE, "/a.ipynb", "sub/b.ipynb")
+    model = await env.svc.rename(SCOPE, "/a.ipynb", "sub/b.ipynb")
     assert (model.path, model.name, model.type) == ("sub/b.ipynb", "b.ipynb", ContentType.NOTEBOOK)
     assert not (env.root / "a.ipynb").exists() and (env.root / "sub" / "b.ipynb").exists()
-    await env.svc.rename(INSTANCE, WORKSPACE, "sub", "moved")
+    await env.svc.rename(SCOPE, "sub", "moved")
     assert env.renames == [
-        (INSTANCE, WORKSPACE, "a.ipynb", "sub/b.ipynb"),
-        (INSTANCE, WORKSPACE, "sub", "moved"),
+        (SCOPE, "a.ipynb", "sub/b.ipynb"),
+        (SCOPE, "sub", "moved"),
     ]
 
 
 async def test_rename_to_same_path_is_a_no_op(env: Env) -> None:
     (env.root / "a.txt").write_text("x")
-    model = await env.svc.rename(INSTANCE, WORKSPACE, "a.txt", "/a.txt")
+    model = await env.svc.rename(SCOPE, "a.txt", "/a.txt")
     assert model.path == "a.txt" and env.renames == []
 
 
@@ -161,8 +157,8 @@ async def test_rename_hook_failure_does_not_undo(tmp_path: Path) -> None:
         raise RuntimeError("sessions layer down")
 
     svc = ContentService(tmp_path / "data", tmp_path / "staging", on_renamed=broken)
-    await svc.update(INSTANCE, WORKSPACE, "a.txt", type="file", content="x")
-    model = await svc.rename(INSTANCE, WORKSPACE, "a.txt", "b.txt")
+    await svc.update(SCOPE, "a.txt", type="file", content="x")
+    model = await svc.rename(SCOPE, "a.txt", "b.txt")
     assert model.path == "b.txt"
 
 
@@ -184,7 +180,7 @@ async def test_rename_errors(env: Env, src: str, dst: str, kwargs: dict, error: 
     (env.root / "b.txt").write_text("b")
     (env.root / "d").mkdir()
     with pytest.raises(error):
-        await env.svc.rename(INSTANCE, WORKSPACE, src, dst, **kwargs)
+        await env.svc.rename(SCOPE, src, dst, **kwargs)
     assert (env.root / "a.txt").read_text() == "a" and (env.root / "b.txt").read_text() == "b"
     assert env.renames == []
 
@@ -192,9 +188,9 @@ async def test_rename_errors(env: Env, src: str, dst: str, kwargs: dict, error: 
 async def test_delete_file_and_empty_dir(env: Env) -> None:
     (env.root / "a.txt").write_text("a")
     (env.root / "d").mkdir()
-    etag = (await env.svc.get(INSTANCE, WORKSPACE, "a.txt", content=0)).etag
-    await env.svc.delete(INSTANCE, WORKSPACE, "/a.txt", if_match=etag)
-    await env.svc.delete(INSTANCE, WORKSPACE, "d")
+    etag = (await env.svc.get(SCOPE, "a.txt", content=0)).etag
+    await env.svc.delete(SCOPE, "/a.txt", if_match=etag)
+    await env.svc.delete(SCOPE, "d")
     assert list(env.root.iterdir()) == []
 
 
@@ -202,7 +198,7 @@ async def test_delete_non_empty_dir_is_refused(env: Env) -> None:
     (env.root / "d").mkdir()
     (env.root / "d" / "keep.txt").write_text("k")
     with pytest.raises(ConflictError):
-        await env.svc.delete(INSTANCE, WORKSPACE, "d")
+        await env.svc.delete(SCOPE, "d")
     assert (env.root / "d" / "keep.txt").exists()
 
 
@@ -210,7 +206,7 @@ async def test_delete_non_empty_dir_when_allowed(tmp_path: Path) -> None:
     env = make_env(tmp_path, ContentLimits(allow_recursive_delete=True))
     (env.root / "d" / "e").mkdir(parents=True)
     (env.root / "d" / "e" / "x.txt").write_text("x")
-    await env.svc.delete(INSTANCE, WORKSPACE, "d")
+    await env.svc.delete(SCOPE, "d")
     assert not (env.root / "d").exists()
 
 
@@ -228,5 +224,5 @@ async def test_delete_errors(env: Env, path: str, kwargs: dict, error: type[Exce
     (env.root / "a.txt").write_text("a")
     (env.root / "d").mkdir()
     with pytest.raises(error):
-        await env.svc.delete(INSTANCE, WORKSPACE, path, **kwargs)
+        await env.svc.delete(SCOPE, path, **kwargs)
     assert (env.root / "a.txt").exists() and (env.root / "d").exists()
