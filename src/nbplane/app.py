@@ -83,8 +83,10 @@ def create_app(
         app.state.bootstrap = services.bootstrap
         app.state.adoption = report
         secure_data_dir(settings.data_dir)
-        if on_ready is not None:
+        if on_ready is not None:  # `serve` prints the isolation mode and its warning once
             on_ready(services.bootstrap, report, services.isolation, services.isolation_warning)
+        elif services.isolation_warning:
+            log.warning("kernel isolation: %s", services.isolation_warning)
         try:
             yield
         finally:

@@ -118,8 +118,6 @@ async def build_services(
     isolation, isolation_warning = resolve_isolation(
         settings.kernel_isolation, data_dir=settings.data_dir, uid_base=settings.kernel_uid_base
     )
-    if isolation_warning:
-        log.warning("kernel isolation: %s", isolation_warning)
     backend = kernel_backend or LocalKernelBackend(
         layout.runtime,
         default_kernel_name=settings.default_kernel_name,
