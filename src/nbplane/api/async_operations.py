@@ -12,12 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
+from nbplane.api import urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep
 from nbplane.api.schemas import format_datetime
 from nbplane.auth import access
 from nbplane.errors import NotFoundError
 
-router = APIRouter(prefix="/20260430/aiDataPlatforms/{aiDataPlatformId}/asyncOperations")
+router = APIRouter(prefix=f"{urls.INSTANCE}/asyncOperations")
 
 
 @router.get("/{asyncOperationKey}")

@@ -13,11 +13,12 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from nbplane.api import object_schemas as schemas
+from nbplane.api import urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
 from nbplane.api.retry import with_retry_token
 from nbplane.errors import MissingParameterError
 
-PREFIX = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}"
+PREFIX = urls.WORKSPACE
 TRANSFER_PREFIX = "/p"
 router = APIRouter()
 

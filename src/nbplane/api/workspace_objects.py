@@ -20,7 +20,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nbplane.api import object_schemas as schemas
-from nbplane.api import object_zips
+from nbplane.api import object_zips, urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
 from nbplane.api.retry import with_retry_token
 from nbplane.errors import InvalidInputError, MissingParameterError
@@ -49,10 +49,10 @@ class _ObjectPathConvertor(Convertor[str]):
 
 register_url_convertor("objectpath", _ObjectPathConvertor())
 
-PREFIX = "/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}"
+PREFIX = urls.WORKSPACE
 router = APIRouter()
 
-_OBJECT_SEGMENTS = (b"", b"20260430", b"aiDataPlatforms", None, b"workspaces", None, b"objects")
+_OBJECT_SEGMENTS = (*urls.NOTEBOOK_API_SEGMENTS[:6], b"objects")
 
 IfMatch = Annotated[str | None, Header(alias="if-match", max_length=1024)]
 ShouldUpdateRecent = Annotated[str | None, Header(alias="should-update-recent", max_length=16)]
