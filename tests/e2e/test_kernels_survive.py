@@ -141,3 +141,22 @@ async def test_orphans_are_stopped_and_kernels_that_died_are_reported(tmp_path: 
         assert revived.kernel.execution_state == "idle"
     finally:
         stop_server(second)
+
+
+def test_kernels_stop_ends_the_kernels_a_stopped_server_left_running(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir, env=KEEP)
+    try:
+        sdk = server.sdk()
+        for name in ("a.ipynb", "b.ipynb"):
+            sdk.create_session(server.instance_id, server.workspace_key, CreateSessionDetails(path=name))
+        kept = server.kernel_processes()
+        assert len(kept) == 2
+        with pytest.raises(AssertionError, match="is running on"):  # never behind a live server's back
+            server.nbplane("kernels", "stop")
+    finally:
+        stop_server(server)  # SIGTERM: kept
+    assert all(p.is_running() for p in kept)
+    assert server.nbplane("kernels", "stop") == "Stopped 2 kernel(s); 0 were already gone."
+    _, alive = psutil.wait_procs(kept, timeout=15)
+    assert alive == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nbplane.cli.admin import admin, auth
+from nbplane.cli.kernels import kernels
 from nbplane.cli.serve import info, serve
 
 
@@ -18,5 +19,6 @@ main.add_command(serve)
 main.add_command(info)
 main.add_command(admin)
 main.add_command(auth)
+main.add_command(kernels)
 
 __all__ = ["main"]
