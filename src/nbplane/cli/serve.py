@@ -170,7 +170,7 @@ def serve(
         else:
             click.echo(
                 f"Leaving {count} kernel(s) running; the next `nbplane serve` on this data dir re-adopts them. "
-                "(Stop them with Ctrl-C instead of SIGTERM, or with --kernels-on-stop stop.)"
+                "(To stop them: `nbplane kernels stop` now, Ctrl-C instead of SIGTERM, or --kernels-on-stop stop.)"
             )
         sys.stdout.flush()
 
