@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from nbplane.errors import BackendError, InvalidInputError, NotFoundError
-from nbplane.kernels.base import ExecutionState, KernelAttachment, LaunchRequest, WireMessage
+from nbplane.kernels.base import ExecutionState, KernelAttachment, KernelRecord, LaunchRequest, WireMessage
 from tests.contract.conftest import MakeBackend
 
 
@@ -181,3 +181,22 @@ async def test_attach_to_a_dead_kernel_is_refused(make_backend: MakeBackend, wor
     await backend.shutdown(record.kernel_id)
     with pytest.raises((NotFoundError, BackendError)):
         await backend.attach(record.kernel_id, "late")
+
+
+async def test_the_record_follows_a_restart(make_backend: MakeBackend, workdir: str) -> None:
+    """A restart relaunches the kernel (a new pid): the backend announces the new record, and only that one
+    lets a later server adopt the kernel."""
+    first = make_backend()
+    announced: list[KernelRecord] = []
+
+    async def listen(record: KernelRecord) -> None:
+        announced.append(record)
+
+    first.record_listener = listen
+    record = await first.start(_launch(workdir))
+    await first.restart(record.kernel_id)
+    assert [r.kernel_id for r in announced] == [record.kernel_id]
+    assert announced[0].details != record.details
+    await first.close(stop_kernels=False)
+    assert not (await make_backend().adopt(record)).alive  # the record from before the restart is stale
+    assert (await make_backend().adopt(announced[0])).alive

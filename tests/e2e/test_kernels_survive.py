@@ -160,3 +160,33 @@ def test_kernels_stop_ends_the_kernels_a_stopped_server_left_running(tmp_path: P
     assert server.nbplane("kernels", "stop") == "Stopped 2 kernel(s); 0 were already gone."
     _, alive = psutil.wait_procs(kept, timeout=15)
     assert alive == []
+
+
+async def test_a_restarted_kernel_survives_the_server_too(tmp_path: Path) -> None:
+    """A restart relaunches the kernel under a new pid; the stored record follows, so a later server adopts it
+    instead of finding it gone (and stopping it as an orphan)."""
+    data_dir = tmp_path / "data"
+    first = start_server(data_dir, env=KEEP)
+    try:
+        session = (
+            first.sdk()
+            .create_session(first.instance_id, first.workspace_key, CreateSessionDetails(path="r.ipynb"))
+            .data
+        )
+        before = _pids(first)
+        with first.http() as http:
+            restarted = http.post(f"{first.notebook_path}/api/kernels/{session.kernel.id}/restart", json={})
+            assert restarted.status_code == 200, restarted.text
+        assert _pids(first) != before  # a new process
+        assert await _evaluate(first, session.kernel.id, "y = 7; y") == "7"
+        pids = _pids(first)
+    finally:
+        first.process.kill()
+        first.process.wait()
+    second = start_server(data_dir, env={"NBPLANE_KERNELS_ON_STOP": "stop"})
+    try:
+        assert "1 re-adopted, 0 dead, 0 unrecorded" in second.log.read_text()
+        assert await _evaluate(second, session.kernel.id, "y") == "7"
+        assert _pids(second) == pids
+    finally:
+        stop_server(second)

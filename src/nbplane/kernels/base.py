@@ -8,7 +8,7 @@ Every method is async, because only a local process can answer some questions wi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -179,6 +179,10 @@ class KernelBackend(ABC):
     async def attach(self, kernel_id: str, client_id: str) -> KernelAttachment:
         """Attach a client (a websocket) to a running kernel; counts in `connections` until detached.
         An attachment with the same `client_id` is replaced. BackendError for a dead kernel."""
+
+    record_listener: Callable[[KernelRecord], Awaitable[None]] | None = None
+    """Set by the owner: awaited with a kernel's new record whenever what is needed to reach it changes (a
+    restart relaunches the process: a new pid, maybe new ports), so that the stored record stays adoptable."""
 
     @abstractmethod
     async def kernel_ids(self) -> list[str]:

@@ -32,6 +32,7 @@ class FakeMachine:
     def __init__(self) -> None:
         self.running: dict[str, str] = {}
         self.env: dict[str, dict[str, str]] = {}
+        self.generation: dict[str, int] = {}  # bumped by a restart, as a relaunch gives a local kernel a new pid
 
     def crash(self, kernel_id: str) -> None:
         """The kernel's process ends (e.g. while no server is running)."""
@@ -129,16 +130,21 @@ class FakeKernelBackend(KernelBackend):
         self.started.append(request.kernel_id)
         self.machine.running[request.kernel_id] = request.kernel_name
         self.machine.env[request.kernel_id] = dict(request.env)
+        self.machine.generation[request.kernel_id] = 0
         now = datetime.now(UTC)
         self._alive[request.kernel_id] = KernelActivity(ExecutionState.IDLE, now, 0, state_since=now)
-        return KernelRecord(
-            request.kernel_id, request.kernel_name, self.runtime, {"cwd": request.cwd}, {"transport": "fake"}
-        )
+        return self._record(request.kernel_id, request.kernel_name)
+
+    def _record(self, kernel_id: str, kernel_name: str) -> KernelRecord:
+        details = {"generation": self.machine.generation[kernel_id]}
+        return KernelRecord(kernel_id, kernel_name, self.runtime, details, {"transport": "fake"})
 
     async def adopt(self, record: KernelRecord, *, last_activity: datetime | None = None) -> Adoption:
         if record.runtime != self.runtime:
             raise InvalidInputError(f"a {record.runtime!r} kernel record cannot be adopted by the fake runtime")
-        if record.kernel_id not in self.machine.running:
+        if record.kernel_id not in self.machine.running or record.details.get(
+            "generation"
+        ) != self.machine.generation.get(record.kernel_id):
             return Adoption(False, "the kernel process ended while no server was running")
         now = datetime.now(UTC)
         self._alive[record.kernel_id] = KernelActivity(ExecutionState.IDLE, last_activity or now, 0, state_since=now)
@@ -159,6 +165,9 @@ class FakeKernelBackend(KernelBackend):
     async def restart(self, kernel_id: str) -> None:
         self._require(kernel_id)
         self.restarts[kernel_id] = self.restarts.get(kernel_id, 0) + 1
+        self.machine.generation[kernel_id] += 1  # a new process: the old record no longer reaches it
+        if self.record_listener is not None:
+            await self.record_listener(self._record(kernel_id, self.machine.running[kernel_id]))
 
     async def interrupt(self, kernel_id: str) -> None:
         self._require(kernel_id)

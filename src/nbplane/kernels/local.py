@@ -90,9 +90,13 @@ class _KernelManager(AsyncIOLoopKernelManager):  # type: ignore[misc]
 
 
 class _RunningKernel:
-    def __init__(self, kernel_id: str, manager: _KernelManager) -> None:
+    def __init__(
+        self, kernel_id: str, manager: _KernelManager, cwd: str = "", env: Mapping[str, str] | None = None
+    ) -> None:
         self.id = kernel_id
         self.manager = manager
+        self.cwd = cwd
+        self.env = dict(env or {})
         self.channels: KernelChannels | None = None
         self.started_at = datetime.now(UTC)
         self.recovery: asyncio.Task[None] | None = None
@@ -235,7 +239,7 @@ class LocalKernelBackend(KernelBackend):
         self._check_reachable(request.kernel_name, request.cwd, request.run_as)
         confinement = self._confinement(request.kernel_id, request.cwd, request.run_as)
         manager, _ = self._manager(request.kernel_id, request.kernel_name, confinement)
-        running = _RunningKernel(request.kernel_id, manager)
+        running = _RunningKernel(request.kernel_id, manager, request.cwd, request.env)
         self._kernels[request.kernel_id] = running
         env = self._launch_env(request.env, confinement)
         try:
@@ -249,9 +253,9 @@ class LocalKernelBackend(KernelBackend):
             await self._stop(running, now=True)
             raise BackendError(f"kernel '{request.kernel_name}' failed to start: {exc or type(exc).__name__}") from exc
         self._watch(running)
-        return self._record(running, request.cwd, dict(request.env))
+        return self._record(running)
 
-    def _record(self, running: _RunningKernel, cwd: str, env: dict[str, str]) -> KernelRecord:
+    def _record(self, running: _RunningKernel) -> KernelRecord:
         provisioner = running.manager.provisioner
         assert isinstance(provisioner, DetachedProvisioner) and provisioner.pid is not None
         c = provisioner.confinement
@@ -259,8 +263,8 @@ class LocalKernelBackend(KernelBackend):
             connection_file=running.manager.connection_file,
             pid=provisioner.pid,
             pid_started=provisioner.pid_started,
-            cwd=cwd,
-            env=env,
+            cwd=running.cwd,
+            env=running.env,
             run_as=c.run_as if c else None,
             home=c.home if c else None,
             ipc_dir=c.ipc_dir if c else None,
@@ -281,7 +285,8 @@ class LocalKernelBackend(KernelBackend):
         if record.kernel_id in self._kernels:
             return Adoption(True)
         if not same_process(details.pid, details.pid_started):
-            self._forget_files(record.kernel_id)
+            # Its files stay: a stale record may name a kernel that lives on under a new pid; stop_orphans
+            # removes the files of every kernel nobody adopted.
             return Adoption(False, "the kernel process ended while no server was running")
         if record.connection_info is None:
             return Adoption(False, "no connection info was recorded for the kernel")
@@ -300,7 +305,7 @@ class LocalKernelBackend(KernelBackend):
         # Restarts (user or automatic) relaunch with the original arguments.
         manager._launch_args = {"cwd": details.cwd, "env": self._launch_env(details.env, confinement)}
         manager._connect_control_socket()
-        running = _RunningKernel(record.kernel_id, manager)
+        running = _RunningKernel(record.kernel_id, manager, details.cwd, details.env)
         channels = self._channels(manager)
         try:
             await channels.start(wait_s=self.adopt_timeout)
@@ -386,6 +391,17 @@ class LocalKernelBackend(KernelBackend):
             ExecutionState.AUTORESTARTING,
         ):
             channels.set_state(ExecutionState.IDLE)
+        await self._announce_record(running)
+
+    async def _announce_record(self, running: _RunningKernel) -> None:
+        """A relaunch gave the kernel a new pid: the stored record must follow, or the next server cannot adopt
+        it (and would stop it as an orphan)."""
+        if self.record_listener is None or self._kernels.get(running.id) is not running:
+            return
+        try:
+            await self.record_listener(self._record(running))
+        except Exception:
+            log.exception("recording kernel %s's new process failed", running.id)
 
     async def restart(self, kernel_id: str) -> None:
         running = self._get(kernel_id)

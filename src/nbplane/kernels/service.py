@@ -84,6 +84,7 @@ class KernelService:
         """`identity_base`: allocate each workspace its own uid (from this number up) for its kernels to run
         as; None when the backend does not switch users."""
         self._identity_base = identity_base
+        backend.record_listener = self._record_changed
         self._db = db
         self._backend = backend
         self._workspace_dir = workspace_dir
@@ -194,6 +195,16 @@ class KernelService:
         if activity is None:
             activity = KernelActivity(ExecutionState.DEAD, self._clock(), 0, "the kernel ended right after it started")
         return KernelView(record.kernel_id, record.kernel_name, activity)
+
+    async def _record_changed(self, record: KernelRecord) -> None:
+        async with self._db.write() as db:
+            await kernels_repo.update_record(
+                db,
+                record.kernel_id,
+                details=record.details,
+                connection_info=record.connection_info,
+                pid=record.pid,
+            )
 
     async def _identity(self, scope: Scope) -> tuple[int, int] | None:
         """The workspace's own uid (= gid), allocated on its first kernel and kept for good."""

@@ -224,6 +224,8 @@ class SessionService:
                 await sessions_repo.update_session(db, row.id, kernel_id=started.id, lifecycle_details=None)
         if stale:  # someone else revived or deleted it meanwhile
             await self._release_kernel(started.id)
+        elif row.kernel_id:
+            await self._release_kernel(row.kernel_id)  # a dead kernel still tracked (restarts exhausted) goes too
         return await self.get(scope, row.id)
 
     # ---- patch -------------------------------------------------------------------------------

@@ -151,3 +151,21 @@ async def set_status(
 async def set_last_activity(db: AsyncSession, activity: Mapping[str, datetime]) -> None:
     for kernel_id, when in activity.items():
         await db.execute(update(KernelRow).where(KernelRow.id == kernel_id).values(last_activity=when))
+
+
+async def update_record(
+    db: AsyncSession,
+    kernel_id: str,
+    *,
+    details: Mapping[str, Any],
+    connection_info: Mapping[str, Any] | None,
+    pid: int | None,
+) -> None:
+    """A running kernel's new runtime record (after its process was relaunched)."""
+    await db.execute(
+        update(KernelRow)
+        .where(KernelRow.id == kernel_id, KernelRow.status == KernelStatus.RUNNING.value)
+        .values(
+            details=dict(details), connection_info=None if connection_info is None else dict(connection_info), pid=pid
+        )
+    )
