@@ -7,12 +7,13 @@ and `LocalContentStorage` additionally confines symlinks to the root. OS errors 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
+import secrets
 import shutil
 import stat as stat_mod
-import tempfile
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
@@ -181,10 +182,14 @@ def _utc(ts: float) -> datetime:
 
 
 class _LocalAtomicWriter(AtomicWriter):
-    def __init__(self, storage: LocalContentStorage, path: str, target: Path, fd: int, tmp: Path) -> None:
+    """Writes a temporary file in the target's folder and renames it into place, every step relative to a
+    checked descriptor of that folder (see LocalContentStorage)."""
+
+    def __init__(self, storage: LocalContentStorage, path: str, target: Path, fd: int, dir_fd: int, tmp: str) -> None:
         super().__init__(path)
-        self._storage, self._target, self._fd, self._tmp = storage, target, fd, tmp
+        self._storage, self._target, self._fd, self._dir_fd, self._tmp = storage, target, fd, dir_fd, tmp
         self._done = False
+        self._closed = False
 
     async def _write(self, data: bytes) -> None:
         await asyncio.to_thread(self._write_all, data)
@@ -204,56 +209,64 @@ class _LocalAtomicWriter(AtomicWriter):
         return await self._storage.stat(self.path)
 
     def _commit(self, overwrite: bool) -> None:
+        name = self._target.name
         with _translated(self.path):
             os.fsync(self._fd)
             os.fchmod(self._fd, 0o644)
-            give_to_folder_owner(self._fd, self._target.parent)
+            give_to_folder_owner(self._fd, self._dir_fd)
             os.close(self._fd)
             self._done = True
             if overwrite:
-                os.replace(self._tmp, self._target)
+                os.replace(self._tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
             else:
                 # link(2) fails if the name exists, so no check-then-act race with foreign writers.
-                os.link(self._tmp, self._target)
-                os.unlink(self._tmp)
-            _fsync_dir(self._target.parent)
+                os.link(self._tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd, follow_symlinks=False)
+                os.unlink(self._tmp, dir_fd=self._dir_fd)
+            _fsync_fd(self._dir_fd)
 
     def discard(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if not self._done:
             os.close(self._fd)
-        self._tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp, dir_fd=self._dir_fd)
+        os.close(self._dir_fd)
 
 
-def give_to_folder_owner(target: int | Path, folder: Path) -> None:
+def give_to_folder_owner(target: int | str | Path, folder: int | Path) -> None:
     """A file or folder the server (as root) writes into a workspace belongs to the workspace folder's owner,
-    so the workspace's kernels (its own uid when kernels are isolated) can change it. Nothing to do otherwise."""
+    so the workspace's kernels (its own uid when kernels are isolated) can change it. Nothing to do otherwise.
+    `target` is a descriptor, or a name (relative to `folder` when that is a descriptor); never followed."""
     if os.geteuid() != 0:
         return
-    owner = folder.stat()
+    owner = os.fstat(folder) if isinstance(folder, int) else folder.stat()
     if owner.st_uid == 0:
         return
     if isinstance(target, int):
         os.fchown(target, owner.st_uid, owner.st_gid)
+    elif isinstance(folder, int):
+        os.chown(target, owner.st_uid, owner.st_gid, dir_fd=folder, follow_symlinks=False)
     else:
         os.chown(target, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync_fd(fd: int) -> None:
     try:
         os.fsync(fd)
     except OSError:  # some filesystems refuse fsync on directories; the rename is still atomic
         pass
-    finally:
-        os.close(fd)
 
 
 class LocalContentStorage(ContentStorage):
     """A workspace stored as a directory tree under `root` (created if missing).
 
     Symlinks are followed only while they resolve inside the root. The check happens just before each
-    operation; a concurrent local actor swapping a directory for a symlink could still race it, which is
-    acceptable because only nbplane writes these trees.
+    operation, and again on what was actually opened: reads check the opened descriptor's real path
+    (`/proc/self/fd`), and writes, renames and deletes act relative to a checked descriptor of the parent
+    folder. So a kernel that owns its workspace (isolated kernels do) cannot win a race by swapping a path
+    component for a symlink between the check and the use, and have the server read or write outside.
     """
 
     _DIGEST_CACHE_SIZE = 4096
@@ -268,15 +281,46 @@ class LocalContentStorage(ContentStorage):
     def _resolve(self, path: str) -> tuple[str, Path]:
         rel = paths.normalize(path)
         full = self.root / rel if rel else self.root
-        real = os.path.realpath(full)
+        try:
+            real = os.path.realpath(full)
+        except OSError as exc:  # a component changed while it was resolved (a concurrent local writer)
+            raise ConflictError(f"/{rel} changed while it was being read; try again") from exc
         if real != self._real_root and not real.startswith(self._real_root + os.sep):
             raise InvalidInputError(f"/{rel} resolves outside the workspace")
         return rel, full
 
-    def _stat_sync(self, path: str) -> EntryInfo:
+    def _check_fd(self, fd: int, rel: str) -> None:
+        """Refuse (and close) a descriptor that ended up outside the workspace."""
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # no /proc: the path check in _resolve stands alone
+            return
+        if real != self._real_root and not real.startswith(self._real_root + os.sep):
+            os.close(fd)
+            raise InvalidInputError(f"/{rel} resolves outside the workspace")
+
+    def _open_checked(self, path: str, flags: int) -> tuple[str, int]:
+        """Open a workspace path (symlinks followed while they stay inside) and check where it really is."""
         rel, full = self._resolve(path)
         with _translated(rel):
-            st = os.stat(full)
+            fd = os.open(full, flags)
+        self._check_fd(fd, rel)
+        return rel, fd
+
+    def _parent_fd(self, rel: str) -> tuple[int, str]:
+        """A checked descriptor of `rel`'s folder, and `rel`'s last name: what writes act relative to."""
+        parent_rel, name = paths.split(rel)
+        _, fd = self._open_checked(parent_rel, os.O_RDONLY | os.O_DIRECTORY)
+        return fd, name
+
+    def _stat_sync(self, path: str) -> EntryInfo:
+        rel, fd = self._open_checked(path, os.O_PATH)
+        full = self.root / rel if rel else self.root
+        with _translated(rel):
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
             if stat_mod.S_ISDIR(st.st_mode):
                 kind, size = EntryKind.DIRECTORY, None
             elif stat_mod.S_ISREG(st.st_mode):
@@ -305,29 +349,41 @@ class LocalContentStorage(ContentStorage):
         return True
 
     def _listdir_sync(self, path: str) -> list[str]:
-        rel, full = self._resolve(path)
+        rel, fd = self._open_checked(path, os.O_RDONLY | os.O_DIRECTORY)
         with _translated(rel):
-            return sorted(n for n in os.listdir(full) if not n.startswith(paths.RESERVED_PREFIX))
+            try:
+                return sorted(n for n in os.listdir(fd) if not n.startswith(paths.RESERVED_PREFIX))
+            finally:
+                os.close(fd)
 
     async def listdir(self, path: str) -> list[str]:
         return await asyncio.to_thread(self._listdir_sync, path)
 
+    def _open_file(self, path: str) -> tuple[str, int, os.stat_result]:
+        """A checked descriptor of a regular file, with its stat (taken from the descriptor)."""
+        rel, fd = self._open_checked(path, os.O_RDONLY)
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            os.close(fd)
+            if stat_mod.S_ISDIR(st.st_mode):
+                raise InvalidInputError(f"/{rel} is a directory")
+            raise InvalidInputError(f"/{rel} is not a regular file or directory")
+        return rel, fd, st
+
     def _read_sync(self, path: str, max_bytes: int | None) -> bytes:
-        info = self._stat_sync(path)
-        if info.kind is not EntryKind.FILE:
-            raise InvalidInputError(f"/{info.path} is a directory")
-        if max_bytes is not None and (info.size or 0) > max_bytes:
-            raise PayloadTooLargeError(f"/{info.path} is larger than {max_bytes} bytes")
-        with _translated(info.path):
-            return (self.root / info.path).read_bytes()
+        rel, fd, st = self._open_file(path)
+        with _translated(rel), os.fdopen(fd, "rb") as fh:
+            if max_bytes is not None and st.st_size > max_bytes:
+                raise PayloadTooLargeError(f"/{rel} is larger than {max_bytes} bytes")
+            return fh.read()
 
     async def read_bytes(self, path: str, *, max_bytes: int | None = None) -> bytes:
         return await asyncio.to_thread(self._read_sync, path, max_bytes)
 
     async def iter_bytes(self, path: str, *, chunk_size: int = READ_CHUNK) -> AsyncIterator[bytes]:
-        rel, full = self._resolve(path)
+        rel, fd = await asyncio.to_thread(self._open_checked, path, os.O_RDONLY)
         with _translated(rel):
-            fh = await asyncio.to_thread(full.open, "rb")
+            fh = os.fdopen(fd, "rb")
         try:
             while chunk := await asyncio.to_thread(fh.read, chunk_size):
                 yield chunk
@@ -343,7 +399,8 @@ class LocalContentStorage(ContentStorage):
             self._digests.move_to_end(key)
             return cached
         hasher = hashlib.sha256()
-        with _translated(info.path), (self.root / info.path).open("rb") as fh:
+        _, fd, _ = self._open_file(info.path)
+        with _translated(info.path), os.fdopen(fd, "rb") as fh:
             while chunk := fh.read(READ_CHUNK):
                 hasher.update(chunk)
         digest = hasher.hexdigest()
@@ -355,7 +412,7 @@ class LocalContentStorage(ContentStorage):
     async def sha256(self, path: str, *, fresh: bool = False) -> str:
         return await asyncio.to_thread(self._digest_sync, path, fresh)
 
-    def _open_tmp(self, path: str) -> tuple[str, Path, int, Path]:
+    def _open_tmp(self, path: str) -> tuple[str, Path, int, int, str]:
         rel, full = self._resolve(path)
         if not rel:
             raise InvalidInputError("cannot write to the workspace root")
@@ -363,56 +420,88 @@ class LocalContentStorage(ContentStorage):
         parent = self._stat_sync(parent_rel)
         if parent.kind is not EntryKind.DIRECTORY:
             raise NotFoundError(f"/{parent_rel} is not a directory")
+        dir_fd, _ = self._parent_fd(rel)
         with _translated(rel):
-            fd, tmp = tempfile.mkstemp(dir=full.parent, prefix=paths.RESERVED_PREFIX + "-", suffix=".tmp")
-        return rel, full, fd, Path(tmp)
+            for _ in range(100):
+                tmp = f"{paths.RESERVED_PREFIX}-{secrets.token_hex(8)}.tmp"
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                os.close(dir_fd)
+                raise FileExistsError(tmp)
+        return rel, full, fd, dir_fd, tmp
 
     @asynccontextmanager
     async def open_atomic(self, path: str) -> AsyncIterator[AtomicWriter]:
-        rel, full, fd, tmp = await asyncio.to_thread(self._open_tmp, path)
-        writer = _LocalAtomicWriter(self, rel, full, fd, tmp)
+        rel, full, fd, dir_fd, tmp = await asyncio.to_thread(self._open_tmp, path)
+        writer = _LocalAtomicWriter(self, rel, full, fd, dir_fd, tmp)
         try:
             yield writer
         finally:
             await asyncio.to_thread(writer.discard)
 
     def _mkdir_sync(self, path: str) -> EntryInfo:
-        rel, full = self._resolve(path)
-        with _translated(rel):
-            full.mkdir()
-            give_to_folder_owner(full, full.parent)
+        rel, _ = self._resolve(path)
+        dir_fd, name = self._parent_fd(rel)
+        try:
+            with _translated(rel):
+                os.mkdir(name, dir_fd=dir_fd)
+                give_to_folder_owner(name, dir_fd)
+        finally:
+            os.close(dir_fd)
         return self._stat_sync(rel)
 
     async def mkdir(self, path: str) -> EntryInfo:
         return await asyncio.to_thread(self._mkdir_sync, path)
 
     def _rename_sync(self, src: str, dst: str) -> None:
-        src_rel, src_full = self._resolve(src)
-        dst_rel, dst_full = self._resolve(dst)
+        src_rel, _ = self._resolve(src)
+        dst_rel, _ = self._resolve(dst)
         if not src_rel or not dst_rel:
             raise InvalidInputError("cannot rename the workspace root")
-        with _translated(dst_rel):
-            if os.path.lexists(dst_full):
-                raise AlreadyExistsError(f"/{dst_rel} already exists")
-        with _translated(src_rel):
-            os.rename(src_full, dst_full)
-            _fsync_dir(dst_full.parent)
+        src_fd, src_name = self._parent_fd(src_rel)
+        try:
+            dst_fd, dst_name = self._parent_fd(dst_rel)
+        except BaseException:
+            os.close(src_fd)
+            raise
+        try:
+            with _translated(dst_rel):
+                try:
+                    os.stat(dst_name, dir_fd=dst_fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    pass
+                else:
+                    raise AlreadyExistsError(f"/{dst_rel} already exists")
+            with _translated(src_rel):
+                os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                _fsync_fd(dst_fd)
+        finally:
+            os.close(src_fd)
+            os.close(dst_fd)
 
     async def rename(self, src: str, dst: str) -> None:
         await asyncio.to_thread(self._rename_sync, src, dst)
 
     def _delete_sync(self, path: str, recursive: bool) -> None:
-        rel, full = self._resolve(path)
+        rel, _ = self._resolve(path)
         if not rel:
             raise InvalidInputError("cannot delete the workspace root")
-        with _translated(rel):
-            st = os.lstat(full)
-            if not stat_mod.S_ISDIR(st.st_mode):
-                full.unlink()  # a file, or a symlink (never its target)
-            elif recursive:
-                shutil.rmtree(full)
-            else:
-                full.rmdir()
+        dir_fd, name = self._parent_fd(rel)
+        try:
+            with _translated(rel):
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if not stat_mod.S_ISDIR(st.st_mode):
+                    os.unlink(name, dir_fd=dir_fd)  # a file, or a symlink (never its target)
+                elif recursive:
+                    shutil.rmtree(name, dir_fd=dir_fd)
+                else:
+                    os.rmdir(name, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
 
     async def delete(self, path: str, *, recursive: bool = False) -> None:
         await asyncio.to_thread(self._delete_sync, path, recursive)

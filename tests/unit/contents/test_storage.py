@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nbplane.contents import LocalContentStorage
-from nbplane.errors import BackendError, InvalidInputError, NotFoundError
+from nbplane.errors import BackendError, ConflictError, InvalidInputError, NotFoundError
 from nbplane.scope import Scope
 
 from .conftest import INSTANCE, SCOPE, Env
@@ -106,7 +107,7 @@ async def test_failed_replace_keeps_the_old_file(tmp_path: Path, monkeypatch: py
     storage = LocalContentStorage(tmp_path / "root")
     await storage.write_atomic("a.ipynb", b"original")
 
-    def broken_replace(src: object, dst: object) -> None:
+    def broken_replace(src: object, dst: object, **kwargs: object) -> None:
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(os, "replace", broken_replace)
@@ -139,3 +140,48 @@ async def test_listdir_hides_temporaries(env: Env) -> None:
     (env.root / "a.ipynb").write_text("{}")
     storage = env.svc.storage_for(SCOPE)
     assert await storage.listdir("") == ["a.ipynb"]
+
+
+async def test_a_symlink_swapped_in_during_reads_never_leaks_outside_files(tmp_path: Path) -> None:
+    """Isolated kernels own their workspace, so they can swap a file for a symlink between the server's path
+    check and its open. Whatever was opened is checked again: the outside file never comes back (before the
+    check, a run like this returned the secret about 100 times in 5 s)."""
+    import threading
+    import time
+
+    secret = tmp_path / "secret.pem"
+    secret.write_bytes(b"SECRET KEY")
+    storage = LocalContentStorage(tmp_path / "root")
+    target = tmp_path / "root" / "a.txt"
+    target.write_bytes(b"plain")
+    stop = threading.Event()
+
+    def swap() -> None:
+        link = tmp_path / "root" / "link.tmp"
+        plain = tmp_path / "root" / "plain.tmp"
+        while not stop.is_set():
+            link.unlink(missing_ok=True)
+            link.symlink_to(secret)
+            os.replace(link, target)
+            plain.write_bytes(b"plain")
+            os.replace(plain, target)
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    leaked = reads = refused = 0
+    deadline = time.monotonic() + 3
+    try:
+        while time.monotonic() < deadline:
+            for read in (storage.read_bytes("a.txt"), storage.sha256("a.txt", fresh=True)):
+                try:
+                    got = await read
+                except (InvalidInputError, NotFoundError, ConflictError):
+                    refused += 1
+                    continue
+                reads += 1
+                leaked += got in (b"SECRET KEY", hashlib.sha256(b"SECRET KEY").hexdigest())
+    finally:
+        stop.set()
+        swapper.join()
+    assert refused > 0 and reads > 0  # the race was really run: both outcomes were seen
+    assert leaked == 0
