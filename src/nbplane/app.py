@@ -9,8 +9,10 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy import make_url
 
 from nbplane import __version__
 from nbplane.api import (
@@ -30,7 +32,7 @@ from nbplane.api.unserved import UnservedOperations
 from nbplane.auth.authenticator import Authenticator
 from nbplane.bootstrap import BootstrapInfo
 from nbplane.contents import ContentService
-from nbplane.files import secure_data_dir
+from nbplane.files import secure_data_dir, secure_database_file
 from nbplane.kernels.base import KernelBackend
 from nbplane.kernels.isolation import Isolation
 from nbplane.kernels.service import AdoptionReport
@@ -83,6 +85,8 @@ def create_app(
         app.state.bootstrap = services.bootstrap
         app.state.adoption = report
         secure_data_dir(settings.data_dir)
+        if services.db.is_sqlite:
+            secure_database_file(Path(make_url(services.db.url).database or ""))
         if on_ready is not None:  # `serve` prints the isolation mode and its warning once
             on_ready(services.bootstrap, report, services.isolation, services.isolation_warning)
         elif services.isolation_warning:

@@ -18,6 +18,13 @@ def write_private(path: Path, data: bytes | str) -> None:
 PASS_THROUGH_FOLDERS = ("runtime", "homes", "workspaces")
 
 
+def secure_database_file(path: Path) -> None:
+    """An SQLite database (and its WAL and shared-memory files) outside the data dir: owner-only too."""
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if candidate.is_file() and not candidate.is_symlink():
+            candidate.chmod(0o600)
+
+
 def secure_data_dir(data_dir: Path) -> None:
     """Owner-only modes for everything of the server's in its data dir: its secrets, database and runtime files
     (0600, folders 0700). The data dir and the folders kernels pass through on the way to their own files are
@@ -35,6 +42,9 @@ def secure_data_dir(data_dir: Path) -> None:
                     for instance in entry.iterdir():
                         if instance.is_dir() and not instance.is_symlink():
                             instance.chmod(0o711)
+                            for workspace in instance.iterdir():  # folders from before isolation, too
+                                if workspace.is_dir() and not workspace.is_symlink():
+                                    workspace.chmod(0o700)
             else:
                 entry.chmod(0o700)
         elif entry.is_file():

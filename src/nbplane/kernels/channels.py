@@ -216,6 +216,10 @@ class KernelChannels:
         except BackendError:
             await self.close()
             raise
+        if self.execution_state is ExecutionState.STARTING:
+            # It answered, so it is up; the iopub message that completed the nudge may have been ipykernel 7's
+            # welcome rather than a status, which would leave `starting` until the probe's own status arrives.
+            self.set_state(ExecutionState.IDLE)
 
     async def nudge(self, wait_s: float) -> None:
         """Wait until the kernel answers and an iopub message has arrived since this call (as Jupyter Server's

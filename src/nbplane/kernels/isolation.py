@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -58,8 +59,9 @@ def resolve_isolation(setting: str, *, data_dir: Path, uid_base: int = 200_000) 
     setpriv = shutil.which("setpriv")
     home = Path(os.path.expanduser("~"))
     hidden = tuple(p for p in (data_dir.resolve(), home.resolve()) if p != Path("/"))
+    sandbox_works = bool(bwrap and setpriv and _bwrap_runs(bwrap, as_root=root))
     if setting == "auto":
-        setting = "sandbox" if root and bwrap and setpriv else "user" if root else "none"
+        setting = "sandbox" if root and sandbox_works else "user" if root else "none"
     if setting == "none":
         warning = (
             "local kernels run as this server's own user and can read everything it can (its keys, database "
@@ -74,9 +76,25 @@ def resolve_isolation(setting: str, *, data_dir: Path, uid_base: int = 200_000) 
     if setting == "sandbox":
         if not bwrap or (root and not setpriv):
             raise ValueError("NBPLANE_KERNEL_ISOLATION=sandbox needs bubblewrap (bwrap) and setpriv on the PATH")
+        if not _bwrap_runs(bwrap, as_root=root):
+            raise ValueError(
+                "bubblewrap cannot make a sandbox here (no mount or user namespaces, as in many containers); "
+                "use NBPLANE_KERNEL_ISOLATION=user, or run kernels through a gateway"
+            )
         warning = None if root else "kernels are sandboxed but share this server's user (it is not root)"
         return Isolation(IsolationMode.SANDBOX, bwrap=bwrap, setpriv=setpriv, hidden=hidden, uid_base=uid_base), warning
     raise ValueError(f"unknown kernel isolation {setting!r}: auto, none, user or sandbox")
+
+
+def _bwrap_runs(bwrap: str, *, as_root: bool) -> bool:
+    """Whether bubblewrap can make a sandbox on this machine: containers often allow no namespaces."""
+    args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    if not as_root:
+        args.append("--unshare-user")
+    try:
+        return subprocess.run([*args, "true"], capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def describe(isolation: Isolation) -> str:

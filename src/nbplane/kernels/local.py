@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import stat as stat_mod
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -178,18 +179,19 @@ class LocalKernelBackend(KernelBackend):
             return None
         run_as = run_as if self.isolation.switches_user else None
         home = self.homes_dir / (str(run_as[0]) if run_as else "shared")
-        ipc = self.runtime_dir / f"ipc-{kernel_id[:8]}"
+        ipc = self.runtime_dir / f"ipc-{kernel_id}"
         if len(str(ipc)) > 90:  # a Unix socket path has room for about 107 bytes
-            ipc = Path(f"/tmp/nbplane-ipc-{os.geteuid()}") / kernel_id[:12]
-            ipc.parent.mkdir(mode=0o711, exist_ok=True)
+            ipc = _private_base(Path(f"/tmp/nbplane-ipc-{os.geteuid()}")) / kernel_id
         self.homes_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         Path(cwd).parent.mkdir(mode=0o711, parents=True, exist_ok=True)
         Path(cwd).parent.chmod(0o711)  # the instance's folder: passable, not listable
         for folder in (Path(cwd), home, ipc):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if run_as is not None:
-                os.chown(folder, *run_as)
-            folder.chmod(0o700)
+            if folder.is_symlink() or not folder.is_dir():
+                raise BackendError(f"{folder} is not a folder of nbplane's")
+            if run_as is not None and folder.lstat().st_uid != run_as[0]:
+                _give_tree(folder, run_as)  # files the server wrote before the workspace had its own user
+            os.chmod(folder, 0o700, follow_symlinks=False)
         return Confinement(self.isolation, run_as, str(home), str(ipc), cwd)
 
     def _check_reachable(self, kernel_name: str, cwd: str, run_as: tuple[int, int] | None) -> None:
@@ -290,6 +292,11 @@ class LocalKernelBackend(KernelBackend):
             return Adoption(False, "the kernel process ended while no server was running")
         if record.connection_info is None:
             return Adoption(False, "no connection info was recorded for the kernel")
+        if self.isolation.isolated and details.home is None:
+            # Started before isolation was switched on: adopting it would leave it unconfined (and every
+            # restart would relaunch it so); it is stopped, and the session gets a confined kernel next time.
+            await _terminate_group(details.pid, details.pid_started)
+            return Adoption(False, "the kernel ran without isolation, which this server requires; it was stopped")
         confinement = None
         if details.home is not None:
             confinement = Confinement(self.isolation, details.run_as, details.home, details.ipc_dir, details.cwd)
@@ -501,6 +508,26 @@ class LocalKernelBackend(KernelBackend):
             with contextlib.suppress(Exception):
                 await self._release(running, detail="the server is restarting; reconnect")
             running.manager._close_control_socket()
+
+
+def _private_base(base: Path) -> Path:
+    """A folder of this process's user in a shared place (/tmp): made here, or refused when someone else
+    made it (it could hand this server a symlink or another user's sockets)."""
+    base.mkdir(mode=0o711, exist_ok=True)
+    st = base.lstat()
+    if not stat_mod.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise BackendError(f"{base} belongs to someone else or is writable by others; remove it")
+    return base
+
+
+def _give_tree(folder: Path, run_as: tuple[int, int]) -> None:
+    """Give a folder and everything in it to a kernel's user, never following a symlink."""
+    uid, gid = run_as
+    os.chown(folder, uid, gid, follow_symlinks=False)
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        for name in (*dirs, *files):
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(os.path.join(parent, name), uid, gid, follow_symlinks=False)
 
 
 async def _terminate_group(pid: int, started: float | None, grace_s: float = 3.0) -> None:
