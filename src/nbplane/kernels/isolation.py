@@ -159,8 +159,8 @@ def sandbox_command(
                 made.add(parent)
         args.extend([kind, path, path])
 
-    for prefix in interpreter_prefixes(cmd[0]):
-        if any(prefix == h or h in prefix.parents for h in isolation.hidden):
+    for prefix in interpreter_prefixes(cmd[0]):  # e.g. a venv under /tmp, or pyenv under a hidden home
+        if any(prefix == e or e in prefix.parents for e in empty):
             mount("--ro-bind", str(prefix))
     mount("--bind", cwd)
     mount("--bind", home)

@@ -142,3 +142,20 @@ async def test_each_workspace_gets_its_own_stable_identity(tmp_path: Path, datab
         assert started.activity.execution_state == "idle"
     finally:
         await db.dispose()
+
+
+def test_an_interpreter_under_tmp_is_mounted_back(tmp_path: Path) -> None:
+    """The sandbox's /tmp is private: a venv there (a CI checkout) must be mounted back, read-only."""
+    venv = Path("/tmp") / "nbplane-venv-probe"
+    isolation = Isolation(IsolationMode.SANDBOX, bwrap="/usr/bin/bwrap", setpriv="/usr/bin/setpriv", hidden=())
+    cmd = sandbox_command(
+        [str(venv / "bin" / "python"), "-m", "ipykernel_launcher"],
+        isolation=isolation,
+        cwd=str(tmp_path / "w"),
+        home=str(tmp_path / "h"),
+        connection_file=str(tmp_path / "k.json"),
+        ipc_dir=None,
+        run_as=None,
+    )
+    at = cmd.index(str(venv))
+    assert cmd[at - 1] == "--ro-bind" and cmd[at + 1] == str(venv)
