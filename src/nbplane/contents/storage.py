@@ -177,6 +177,11 @@ def _translated(path: str) -> Iterator[None]:
         raise BackendError(f"storage error on {shown}: {exc.strerror}") from exc
 
 
+def _version(st: os.stat_result) -> str:
+    """What changes whenever a file's bytes may have: its etag cache key."""
+    return f"{st.st_ino}-{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}"
+
+
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
@@ -335,7 +340,7 @@ class LocalContentStorage(ContentStorage):
                 created=_utc(created),
                 modified=_utc(st.st_mtime),
                 writable=os.access(full, os.W_OK),
-                version=f"{st.st_ino}-{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}",
+                version=_version(st),
             )
 
     async def stat(self, path: str) -> EntryInfo:
@@ -360,8 +365,9 @@ class LocalContentStorage(ContentStorage):
         return await asyncio.to_thread(self._listdir_sync, path)
 
     def _open_file(self, path: str) -> tuple[str, int, os.stat_result]:
-        """A checked descriptor of a regular file, with its stat (taken from the descriptor)."""
-        rel, fd = self._open_checked(path, os.O_RDONLY)
+        """A checked descriptor of a regular file, with its stat (taken from the descriptor). O_NONBLOCK: opening
+        a FIFO a kernel made must not hang the server; it is refused below, and regular files ignore the flag."""
+        rel, fd = self._open_checked(path, os.O_RDONLY | os.O_NONBLOCK)
         st = os.fstat(fd)
         if not stat_mod.S_ISREG(st.st_mode):
             os.close(fd)
@@ -391,16 +397,13 @@ class LocalContentStorage(ContentStorage):
             fh.close()
 
     def _digest_sync(self, path: str, fresh: bool) -> str:
-        info = self._stat_sync(path)
-        if info.kind is not EntryKind.FILE:
-            raise InvalidInputError(f"/{info.path} is a directory")
-        key = (info.path, info.version)
-        if not fresh and (cached := self._digests.get(key)) is not None:
-            self._digests.move_to_end(key)
-            return cached
-        hasher = hashlib.sha256()
-        _, fd, _ = self._open_file(info.path)
-        with _translated(info.path), os.fdopen(fd, "rb") as fh:
+        rel, fd, st = self._open_file(path)  # one descriptor: the version cached is that of the bytes read
+        key = (rel, _version(st))
+        with _translated(rel), os.fdopen(fd, "rb") as fh:
+            if not fresh and (cached := self._digests.get(key)) is not None:
+                self._digests.move_to_end(key)
+                return cached
+            hasher = hashlib.sha256()
             while chunk := fh.read(READ_CHUNK):
                 hasher.update(chunk)
         digest = hasher.hexdigest()

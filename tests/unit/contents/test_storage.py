@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -185,3 +186,11 @@ async def test_a_symlink_swapped_in_during_reads_never_leaks_outside_files(tmp_p
         swapper.join()
     assert refused > 0 and reads > 0  # the race was really run: both outcomes were seen
     assert leaked == 0
+
+
+async def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    storage = LocalContentStorage(tmp_path / "root")
+    os.mkfifo(tmp_path / "root" / "pipe")
+    for read in (storage.read_bytes("pipe"), storage.sha256("pipe")):
+        with pytest.raises(InvalidInputError, match="not a regular file"):
+            await asyncio.wait_for(read, 5)
