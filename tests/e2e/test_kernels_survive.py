@@ -5,7 +5,6 @@ reported dead with a reason."""
 from __future__ import annotations
 
 import sqlite3
-import ssl
 from pathlib import Path
 
 import psutil
@@ -14,8 +13,7 @@ from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails
 
 from tests.conftest import SKIP_NO_POSTGRES, PostgresDatabases
 from tests.e2e.conftest import Server, start_server, stop_server
-from tests.e2e.test_kernels_ws import _headers
-from tests.e2e.wsclient import KernelSocket, new_session_id
+from tests.e2e.test_kernels_ws import _socket
 
 pytestmark = pytest.mark.e2e
 
@@ -23,10 +21,7 @@ KEEP = {"NBPLANE_KERNELS_ON_STOP": "auto"}  # what users run: SIGTERM keeps kern
 
 
 async def _evaluate(server: Server, kernel_id: str, code: str) -> str:
-    ws_base = server.endpoint.replace("https://", "wss://") + server.notebook_path
-    url = f"{ws_base}/api/kernels/{kernel_id}/channels?session_id={new_session_id()}"
-    context = ssl.create_default_context(cafile=server.ca_bundle)
-    sock = await KernelSocket.open(url, headers=_headers(server), ssl_context=context)
+    sock = await _socket(server, kernel_id, None)
     try:
         run = await sock.execute(code)
         results = run.of_type("execute_result")

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 _SOCKET_TYPES = {"shell": zmq.DEALER, "control": zmq.DEALER, "stdin": zmq.DEALER, "iopub": zmq.SUB}
 _CLIENT_CHANNELS = frozenset({"shell", "control", "stdin"})
 _NUDGE_INTERVAL = 0.5
+_TRANSITIONAL = frozenset({ExecutionState.STARTING, ExecutionState.RESTARTING, ExecutionState.AUTORESTARTING})
 
 
 class Attachment:
@@ -216,10 +217,6 @@ class KernelChannels:
         except BackendError:
             await self.close()
             raise
-        if self.execution_state is ExecutionState.STARTING:
-            # It answered, so it is up; the iopub message that completed the nudge may have been ipykernel 7's
-            # welcome rather than a status, which would leave `starting` until the probe's own status arrives.
-            self.set_state(ExecutionState.IDLE)
 
     async def nudge(self, wait_s: float) -> None:
         """Wait until the kernel answers and an iopub message has arrived since this call (as Jupyter Server's
@@ -230,6 +227,10 @@ class KernelChannels:
             await asyncio.wait_for(self._nudge(), wait_s)
         except TimeoutError:
             raise BackendError("the kernel did not answer kernel_info_request in time") from None
+        if self.execution_state in _TRANSITIONAL:
+            # It answered, so it is up. The iopub message that completed the nudge may have been ipykernel 7's
+            # welcome rather than a status, which would leave the state in transition until a status arrives.
+            self.set_state(ExecutionState.IDLE)
 
     def _open(self) -> None:
         for channel, kind in _SOCKET_TYPES.items():

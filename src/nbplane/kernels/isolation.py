@@ -19,6 +19,7 @@ another workspace can neither read a kernel's connection file (its HMAC key) nor
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import stat
@@ -59,9 +60,9 @@ def resolve_isolation(setting: str, *, data_dir: Path, uid_base: int = 200_000) 
     setpriv = shutil.which("setpriv")
     home = Path(os.path.expanduser("~"))
     hidden = tuple(p for p in (data_dir.resolve(), home.resolve()) if p != Path("/"))
-    sandbox_works = bool(bwrap and setpriv and _bwrap_runs(bwrap, as_root=root))
     if setting == "auto":
-        setting = "sandbox" if root and sandbox_works else "user" if root else "none"
+        sandbox_works = root and bool(bwrap and setpriv) and _bwrap_runs(str(bwrap), as_root=root)
+        setting = "sandbox" if sandbox_works else "user" if root else "none"
     if setting == "none":
         warning = (
             "local kernels run as this server's own user and can read everything it can (its keys, database "
@@ -86,8 +87,10 @@ def resolve_isolation(setting: str, *, data_dir: Path, uid_base: int = 200_000) 
     raise ValueError(f"unknown kernel isolation {setting!r}: auto, none, user or sandbox")
 
 
+@functools.cache
 def _bwrap_runs(bwrap: str, *, as_root: bool) -> bool:
-    """Whether bubblewrap can make a sandbox on this machine: containers often allow no namespaces."""
+    """Whether bubblewrap can make a sandbox on this machine: containers often allow no namespaces. Asked once
+    per process (`serve` checks its settings before the app resolves them again)."""
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     if not as_root:
         args.append("--unshare-user")

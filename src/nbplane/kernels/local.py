@@ -388,16 +388,10 @@ class LocalKernelBackend(KernelBackend):
             log.info("kernel %s restarted on new ports; reconnecting its channels", running.id)
             await channels.reconnect(info)
         try:
-            await channels.nudge(deadline_s)
+            await channels.nudge(deadline_s)  # reports the kernel idle once it answers and iopub is live
         except BackendError:
             log.warning("kernel %s did not answer within %.0f s of a restart", running.id, deadline_s)
             return
-        if channels.execution_state in (
-            ExecutionState.STARTING,
-            ExecutionState.RESTARTING,
-            ExecutionState.AUTORESTARTING,
-        ):
-            channels.set_state(ExecutionState.IDLE)
         await self._announce_record(running)
 
     async def _announce_record(self, running: _RunningKernel) -> None:
