@@ -19,7 +19,9 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_idle_connected_kernel_is_culled_with_notice_and_revived(tmp_path: Path) -> None:
-    env = {"NBPLANE_CULL_IDLE_TIMEOUT": "2", "NBPLANE_CULL_INTERVAL": "0.5", "NBPLANE_CULL_CONNECTED": "true"}
+    # The idle timeout must outlast the gap between the create's reply and the websocket's upgrade, which a
+    # loaded 2-core CI machine stretched past 2 s once (the kernel was culled before the upgrade: a 404).
+    env = {"NBPLANE_CULL_IDLE_TIMEOUT": "5", "NBPLANE_CULL_INTERVAL": "0.5", "NBPLANE_CULL_CONNECTED": "true"}
     server = start_server(tmp_path / "data", env=env)
     try:
         sdk = server.sdk()

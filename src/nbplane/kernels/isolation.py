@@ -11,7 +11,8 @@ Modes (`NBPLANE_KERNEL_ISOLATION`):
   the server's home replaced by empty folders, only the kernel's workspace, its home, its connection file and
   its socket folder mounted back (the first two writable), a private /tmp; the interpreter's own prefix is
   mounted back read-only when it lives under a hidden folder.
-- `auto` (default): `sandbox` when root and bubblewrap is installed, `user` when root without it, else `none`.
+- `auto` (default): `sandbox` when root and bubblewrap works, `user` when root without it and the server's
+  interpreter is reachable by an unprivileged user, else `none` (with the warning that says why).
 
 Isolated kernels talk over Unix sockets (ZMQ ipc) in a folder only their uid and root can open, so a kernel of
 another workspace can neither read a kernel's connection file (its HMAC key) nor subscribe to its output.
@@ -24,6 +25,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -60,15 +62,23 @@ def resolve_isolation(setting: str, *, data_dir: Path, uid_base: int = 200_000) 
     setpriv = shutil.which("setpriv")
     home = Path(os.path.expanduser("~"))
     hidden = tuple(p for p in (data_dir.resolve(), home.resolve()) if p != Path("/"))
+    closed: Path | None = None
     if setting == "auto":
         sandbox_works = root and bool(bwrap and setpriv) and _bwrap_runs(str(bwrap), as_root=root)
-        setting = "sandbox" if sandbox_works else "user" if root else "none"
+        closed = None if sandbox_works or not root else unreachable_by_others(sys.executable)
+        setting = "sandbox" if sandbox_works else "user" if root and closed is None else "none"
     if setting == "none":
         warning = (
             "local kernels run as this server's own user and can read everything it can (its keys, database "
             "and every workspace); run the server as root for per-workspace kernel users, or set "
             "NBPLANE_KERNEL_ISOLATION=sandbox where bubblewrap is installed"
         )
+        if closed is not None:
+            warning += (
+                f" (auto did not pick per-workspace users: this server's interpreter lies under {closed}, which "
+                "other users cannot enter, so their kernels could not start; install bubblewrap, or use an "
+                "interpreter outside it)"
+            )
         return Isolation(IsolationMode.NONE), warning
     if setting == "user":
         if not root:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from nbplane.bootstrap import ensure_bootstrap
 from nbplane.contents.storage import give_to_folder_owner
 from nbplane.files import secure_data_dir
+from nbplane.kernels import isolation
 from nbplane.kernels.environment import kernel_environment
 from nbplane.kernels.isolation import (
     Isolation,
@@ -76,7 +78,26 @@ def test_resolving_the_isolation(tmp_path: Path) -> None:
             resolve_isolation("user", data_dir=tmp_path)
     else:
         auto, _ = resolve_isolation("auto", data_dir=tmp_path)
-        assert auto.mode in (IsolationMode.USER, IsolationMode.SANDBOX) and auto.switches_user
+        assert auto.mode in (IsolationMode.USER, IsolationMode.SANDBOX) or unreachable_by_others(sys.executable)
+        assert auto.switches_user or auto.mode is IsolationMode.NONE
+
+
+def test_auto_does_not_pick_users_that_cannot_reach_the_interpreter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = tmp_path / "home"
+    (closed / "bin").mkdir(parents=True)
+    (closed / "bin" / "python3").touch()
+    closed.chmod(0o700)
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)  # no bubblewrap
+    monkeypatch.setattr(isolation.sys, "executable", str(closed / "bin" / "python3"))
+    auto, warning = resolve_isolation("auto", data_dir=tmp_path / "data")
+    assert auto.mode is IsolationMode.NONE
+    assert warning is not None and f"lies under {unreachable_by_others(str(closed / 'bin' / 'python3'))}" in warning
+    monkeypatch.setattr(isolation.sys, "executable", "/usr/bin/python3")
+    auto, warning = resolve_isolation("auto", data_dir=tmp_path / "data")
+    assert (auto.mode, warning) == (IsolationMode.USER, None)
 
 
 async def test_the_data_dir_is_owner_only(tmp_path: Path) -> None:
