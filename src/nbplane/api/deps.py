@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -11,9 +10,10 @@ from pydantic import BaseModel, ValidationError
 
 from nbplane.api.errors import describe_validation
 from nbplane.auth import access
-from nbplane.auth.authenticator import RequestFacts
+from nbplane.auth.authenticator import RequestFacts, authenticate_before_body
 from nbplane.auth.principal import Principal
 from nbplane.errors import CannotParseError, InvalidInputError, MissingParameterError
+from nbplane.jsonbounds import JsonTooDeepError, loads
 from nbplane.scope import Scope
 from nbplane.services import Services
 
@@ -31,7 +31,9 @@ async def request_facts(request: Request) -> RequestFacts:
 
 
 async def current_principal(request: Request, services: ServicesDep) -> Principal:
-    principal = await services.authenticator.authenticate(await request_facts(request))
+    """Authenticated from the headers before the body is read (a signature's body digest is checked after)."""
+    facts = RequestFacts.from_asgi(request.scope, b"")
+    principal = await authenticate_before_body(services.authenticator, facts, request.body)
     request.state.principal = principal
     return principal
 
@@ -56,18 +58,21 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def json_body(model: type[ModelT], *, required: bool = True) -> Callable[[Request], Awaitable[ModelT]]:
-    """A dependency parsing the body as JSON whatever its content-type, with OCI-style errors.
+    """A dependency parsing the body as JSON whatever its content-type, with OCI-style errors, once the caller
+    is authenticated (an unauthenticated malformed body is a 401, not a 400). Depth-bounded (`jsonbounds`).
     With `required=False` an empty body is the model's defaults."""
 
-    async def parse(request: Request) -> ModelT:
+    async def parse(request: Request, _: CurrentPrincipal) -> ModelT:
         raw = await request.body()
         if not raw.strip() and not required:
             return model()
         if not raw.strip():
             raise MissingParameterError("A request body is required.")
         try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = loads(raw)
+        except JsonTooDeepError as exc:
+            raise InvalidInputError(str(exc)) from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
             raise CannotParseError(f"The request body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidInputError("The request body must be a JSON object.")

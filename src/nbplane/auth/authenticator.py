@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,7 +21,13 @@ from nbplane.auth.principal import Principal
 from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.auth.resolver import SESSION_TOKEN_PREFIX
 from nbplane.auth.session_tokens import SessionTokenIssuer
-from nbplane.auth.signature import MAX_SKEW_S, ResolvedKey, SignedRequest, verify_request_async
+from nbplane.auth.signature import (
+    MAX_SKEW_S,
+    ResolvedKey,
+    SignedRequest,
+    check_signed_body,
+    verify_request_async,
+)
 from nbplane.errors import InvalidInputError, NotAuthenticatedError
 from nbplane.store import credentials
 from nbplane.store.db import Database
@@ -54,10 +60,40 @@ class RequestFacts:
         )
 
 
+@dataclass(frozen=True)
+class Screened:
+    """A caller authenticated from the request's headers. `check_body`, when set, must pass on the body once it
+    is read (a signature covers the body through its signed content-length and x-content-sha256)."""
+
+    principal: Principal
+    check_body: Callable[[bytes], None] | None = None
+
+
 class Authenticator(Protocol):
     async def authenticate(self, request: RequestFacts) -> Principal:
         """Return the verified caller; raise NotAuthenticatedError when it cannot be established."""
         ...
+
+
+class ScreeningAuthenticator(Authenticator, Protocol):
+    async def screen(self, request: RequestFacts) -> Screened:
+        """Authenticate from the headers alone (`request.body` is not looked at), before the body is read."""
+        ...
+
+
+async def authenticate_before_body(
+    authenticator: Authenticator, request: RequestFacts, read_body: Callable[[], Awaitable[bytes]]
+) -> Principal:
+    """Authenticate `request` (its body ignored) before `read_body` is awaited, then check the body against the
+    signature if it covers one. So an unauthenticated caller never has its body read or parsed. Authenticators
+    without `screen` (test doubles) are given the body as before."""
+    screen = getattr(authenticator, "screen", None)
+    if screen is None:
+        return await authenticator.authenticate(replace(request, body=await read_body()))
+    screened: Screened = await screen(request)
+    if screened.check_body is not None:
+        screened.check_body(await read_body())
+    return screened.principal
 
 
 class OpenAuthenticator:
@@ -65,6 +101,9 @@ class OpenAuthenticator:
 
     async def authenticate(self, request: RequestFacts) -> Principal:
         return Principal.anonymous()
+
+    async def screen(self, request: RequestFacts) -> Screened:
+        return Screened(Principal.anonymous())
 
 
 @functools.lru_cache(maxsize=1024)
@@ -92,6 +131,12 @@ class SignatureAuthenticator:
         self._max_skew = max_skew
 
     async def authenticate(self, request: RequestFacts) -> Principal:
+        screened = await self.screen(request)
+        if screened.check_body is not None:
+            screened.check_body(request.body)
+        return screened.principal
+
+    async def screen(self, request: RequestFacts) -> Screened:
         now = self._clock()
         try:
             signed = SignedRequest(
@@ -103,15 +148,27 @@ class SignatureAuthenticator:
             )
             token = api_tokens.parse_token_authorization(signed.header("authorization"))
             if token is not None:
-                return await self._api_token(token, now)
+                return Screened(await self._api_token(token, now))
             verified = await verify_request_async(
-                signed, public_key_lookup=self._lookup, now=now, max_skew=self._max_skew
+                signed, public_key_lookup=self._lookup, now=now, max_skew=self._max_skew, check_body=False
             )
         except NotAuthenticatedError as exc:
-            # The message never carries key material, tokens or signatures; keyIds may (ST$…), so none is logged.
-            log.info("authentication failed: %s %s: %s", request.method, request.raw_path[:200], exc.message)
+            self._log_failure(request, exc)
             raise
-        return verified.principal
+
+        def check_body(body: bytes) -> None:
+            try:
+                check_signed_body(replace(signed, body=body), verified.signed_headers)
+            except NotAuthenticatedError as exc:
+                self._log_failure(request, exc)
+                raise
+
+        return Screened(verified.principal, check_body)
+
+    @staticmethod
+    def _log_failure(request: RequestFacts, exc: NotAuthenticatedError) -> None:
+        # The message never carries key material, tokens or signatures; keyIds may (ST$…), so none is logged.
+        log.info("authentication failed: %s %s: %s", request.method, request.raw_path[:200], exc.message)
 
     async def _api_token(self, token: str, now: float) -> Principal:
         token_id = api_tokens.token_id_of(token)
@@ -164,7 +221,7 @@ class SignatureAuthenticator:
 class RateLimitedAuthenticator:
     """Authenticates with `inner`, then spends one request of the principal's budget (429 when empty)."""
 
-    def __init__(self, inner: Authenticator, limiter: TokenBucketLimiter) -> None:
+    def __init__(self, inner: ScreeningAuthenticator, limiter: TokenBucketLimiter) -> None:
         self._inner = inner
         self._limiter = limiter
 
@@ -172,3 +229,9 @@ class RateLimitedAuthenticator:
         principal = await self._inner.authenticate(request)
         self._limiter.check(principal.key)
         return principal
+
+    async def screen(self, request: RequestFacts) -> Screened:
+        """Charged before the body is read: a caller over its budget never has its body read."""
+        screened = await self._inner.screen(request)  # type: ignore[attr-defined]
+        self._limiter.check(screened.principal.key)
+        return screened

@@ -215,10 +215,13 @@ def signing_string(request: SignedRequest, headers: Iterable[str]) -> bytes:
         raise NotAuthenticatedError("signed headers contain characters that cannot be on the wire") from None
 
 
-def check_request(request: SignedRequest, *, now: float, max_skew: float = MAX_SKEW_S) -> SignatureParams:
+def check_request(
+    request: SignedRequest, *, now: float, max_skew: float = MAX_SKEW_S, check_body: bool = True
+) -> SignatureParams:
     """Every check that needs no key: header coverage, clock window, body digest and length.
 
-    `now` is the server time in epoch seconds.
+    `now` is the server time in epoch seconds. With `check_body=False` the body is left for `check_body`
+    (the signature itself covers only headers, so it can be verified before the body is read).
     """
     method = request.method.upper()
     if method not in _SIGNABLE_METHODS:
@@ -233,7 +236,8 @@ def check_request(request: SignedRequest, *, now: float, max_skew: float = MAX_S
     for name in _DATE_HEADERS:
         if name in signed:
             _check_clock(name, request.header(name), now=now, max_skew=max_skew)
-    _check_body(request, signed)
+    if check_body:
+        check_signed_body(request, params.headers)
     return params
 
 
@@ -254,7 +258,9 @@ def _check_clock(name: str, value: str | None, *, now: float, max_skew: float) -
         )
 
 
-def _check_body(request: SignedRequest, signed: set[str]) -> None:
+def check_signed_body(request: SignedRequest, signed: Iterable[str]) -> None:
+    """The body matches the signed content-length and x-content-sha256 (a body must be covered by the latter)."""
+    signed = set(signed)
     if "content-length" in signed:
         declared = request.header("content-length")
         if declared is None:
@@ -291,10 +297,16 @@ def verify_request(
 
 
 async def verify_request_async(
-    request: SignedRequest, *, public_key_lookup: AsyncKeyLookup, now: float, max_skew: float = MAX_SKEW_S
+    request: SignedRequest,
+    *,
+    public_key_lookup: AsyncKeyLookup,
+    now: float,
+    max_skew: float = MAX_SKEW_S,
+    check_body: bool = True,
 ) -> VerifiedSignature:
-    """`verify_request` for a lookup that must await (a database of API keys)."""
-    params = check_request(request, now=now, max_skew=max_skew)
+    """`verify_request` for a lookup that must await (a database of API keys). With `check_body=False` the
+    caller checks the body afterwards with `check_signed_body` (see `check_request`)."""
+    params = check_request(request, now=now, max_skew=max_skew, check_body=check_body)
     resolved = await public_key_lookup(params.key_id, now)
     return _finish(request, params, resolved)
 

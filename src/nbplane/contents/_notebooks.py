@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from nbformat.validator import MissingIDFieldWarning
 
 from nbplane.contents.models import ContentFormat, ContentType
 from nbplane.errors import InvalidInputError, MissingParameterError
+from nbplane.jsonbounds import JsonTooDeepError, check_depth, loads
 
 _MAX_MESSAGE = 500
 
@@ -24,7 +24,9 @@ class NotANotebookError(ValueError):
 def parse(data: bytes) -> dict[str, Any]:
     """Decode notebook bytes as Jupyter serves them: v4, multi-line strings rejoined; no schema check."""
     try:
-        obj = json.loads(data)
+        obj = loads(data)
+    except JsonTooDeepError as exc:
+        raise NotANotebookError(str(exc)) from None
     except ValueError as exc:
         raise NotANotebookError("not valid JSON") from exc
     major = obj.get("nbformat") if isinstance(obj, dict) else None
@@ -45,13 +47,17 @@ def validate(nb: object) -> None:
     if not isinstance(nb, dict):
         raise InvalidInputError("notebook content must be a JSON object")
     try:
+        check_depth(nb)  # nbformat recurses per level: an unbounded document ends in RecursionError
+    except JsonTooDeepError as exc:
+        raise InvalidInputError(f"invalid notebook: {exc}") from None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MissingIDFieldWarning)
             nbformat.validate(nb)
     except nbformat.ValidationError as exc:
         message = getattr(exc, "message", None) or str(exc)
         raise InvalidInputError(f"invalid notebook: {message[:_MAX_MESSAGE]}") from exc
-    except (AttributeError, TypeError, KeyError) as exc:
+    except (AttributeError, TypeError, KeyError, RecursionError) as exc:
         raise InvalidInputError("invalid notebook: malformed structure") from exc
 
 
@@ -62,7 +68,9 @@ def validate_file(path: Path) -> None:
     """
     try:
         # Decoding first means json never holds the bytes and their decoded copy at once.
-        nb = json.loads(path.read_text("utf-8"))
+        nb = loads(path.read_text("utf-8"))
+    except JsonTooDeepError as exc:
+        raise InvalidInputError(f"invalid notebook: {exc}") from None
     except ValueError as exc:  # includes UnicodeDecodeError
         raise InvalidInputError("invalid notebook: not valid UTF-8 JSON") from exc
     validate(nb)
@@ -96,7 +104,9 @@ def encode_for_save(rel: str, ctype: ContentType, cfmt: ContentFormat | None, co
             raise InvalidInputError("a notebook's name must end with .ipynb")
         if isinstance(content, str):
             try:
-                content = json.loads(content)
+                content = loads(content)
+            except JsonTooDeepError as exc:
+                raise InvalidInputError(f"invalid notebook: {exc}") from None
             except ValueError as exc:
                 raise InvalidInputError("notebook content is not valid JSON") from exc
         if not isinstance(content, dict):

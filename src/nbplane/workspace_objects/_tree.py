@@ -7,6 +7,7 @@ import mimetypes
 from collections import deque
 from dataclasses import dataclass
 
+from nbplane import jsonbounds
 from nbplane.contents import ContentStorage, EntryInfo, EntryKind
 from nbplane.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 from nbplane.workspace_objects.models import ObjectType, TreeLimits
@@ -82,7 +83,9 @@ def strip_outputs(data: bytes, shown: str) -> bytes:
     The document is otherwise kept as it is (no nbformat upgrade); InvalidInputError if it is not a notebook.
     """
     try:
-        nb = json.loads(data)
+        nb = jsonbounds.loads(data)
+    except jsonbounds.JsonTooDeepError as exc:
+        raise InvalidInputError(f"{shown} is not a valid notebook: {exc}") from None
     except ValueError as exc:
         raise InvalidInputError(f"{shown} is not a valid notebook: not JSON") from exc
     cells = nb.get("cells") if isinstance(nb, dict) else None

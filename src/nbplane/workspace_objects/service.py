@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 from collections.abc import AsyncIterator
 
+from nbplane import jsonbounds
 from nbplane.contents import ContentService, ContentStorage, EntryInfo, EntryKind, paths, validate_notebook
 from nbplane.errors import (
     AlreadyExistsError,
@@ -319,7 +319,9 @@ class WorkspaceObjectService:
 
 def _validate_notebook_bytes(data: bytes) -> None:
     try:
-        nb = json.loads(data)
+        nb = jsonbounds.loads(data)
+    except jsonbounds.JsonTooDeepError as exc:
+        raise InvalidInputError(f"invalid notebook: {exc}") from None
     except ValueError as exc:  # includes UnicodeDecodeError
         raise InvalidInputError("invalid notebook: not valid UTF-8 JSON") from exc
     validate_notebook(nb)
