@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.e2e.conftest import Server, start_server, stop_server, workspace_token
 from tests.e2e.wsclient import V1, KernelSocket, new_session_id
@@ -265,3 +267,48 @@ async def test_killed_kernel_autorestarts_then_dies_when_restarts_are_exhausted(
         assert (await http.delete(f"/api/kernels/{kid}")).status_code == 204
     assert (await http.get(f"/api/kernels/{kid}")).status_code == 404
     assert kid not in [k["id"] for k in (await http.get("/api/kernels")).json()]
+
+
+async def test_a_kernel_that_dies_closes_its_websocket_and_refuses_new_ones(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    """No client waits on silence: an open socket gets the dead status and a close (1011, with the reason); a new
+    upgrade is refused with 409 and why, before and after the kernel is deleted; an unknown kernel is a 404."""
+    created = await http.post("/api/kernels", json={})
+    assert created.status_code == 201, created.text
+    kid = created.json()["id"]
+    try:
+        sock = await _socket(server, kid, V1)
+        assert (await sock.execute("1+1")).reply["content"]["status"] == "ok"
+        killed: set[int] = set()
+        deadline = time.monotonic() + 120
+        while (await _model(http, kid))["execution_state"] != "dead" and time.monotonic() < deadline:
+            proc = _kernel_process(server, kid)
+            if proc is not None and proc.pid not in killed:
+                killed.add(proc.pid)
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.kill()
+            await asyncio.sleep(0.1)
+        assert (await _model(http, kid))["execution_state"] == "dead"
+        states = []
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                msg = await sock.recv(wait_s=60)
+                if msg["msg_type"] == "status":
+                    states.append(msg["content"]["execution_state"])
+        assert states[-1] == "dead", states
+        assert sock.ws.close_code == 1011
+        assert "restarts are exhausted" in (sock.ws.close_reason or "")
+
+        for _ in range(2):  # dead, then deleted (stopped)
+            with pytest.raises(InvalidStatus) as refused:
+                await _socket(server, kid, V1)
+            assert refused.value.response.status_code == 409
+            body = json.loads(refused.value.response.body or b"{}")
+            assert body["code"] == "Conflict" and kid in body["message"], body
+            await http.delete(f"/api/kernels/{kid}")
+    finally:
+        await http.delete(f"/api/kernels/{kid}")
+    with pytest.raises(InvalidStatus) as unknown:
+        await _socket(server, "00000000-0000-0000-0000-000000000000", V1)
+    assert unknown.value.response.status_code == 404

@@ -26,7 +26,7 @@ PATH = f"{urls.NOTEBOOK_API}/kernels/{{kernelId}}/channels"
 router = APIRouter()
 
 # Close codes when the kernel side ends a connection (RFC 6455 / IANA registry).
-_CLOSE_CODES = {"replaced": 1000, "closed": 1001, "overflow": 1013, "detached": 1000}
+_CLOSE_CODES = {"replaced": 1000, "closed": 1001, "overflow": 1013, "detached": 1000, "dead": 1011}
 
 
 def _facts(websocket: WebSocket) -> RequestFacts:

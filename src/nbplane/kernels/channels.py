@@ -196,6 +196,14 @@ class KernelChannels:
             msg = self.session.msg("status", content=content)
             self._broadcast({"channel": "iopub", **msg, "buffers": []}, None)
 
+    def end_attachments(self, reason: str, detail: str | None) -> None:
+        """End every attachment after what is queued to it (e.g. the dead status just broadcast), with `reason`
+        (`close_reason`) and `detail` (shown to the client); the channels stay open for a restart or a stop."""
+        for att in list(self._attachments.values()):
+            att._finish(reason, detail)
+        self._attachments.clear()
+        self._tracker.set_connections(0)
+
     def resume(self, last_activity: datetime) -> None:
         """Carry over the last activity an earlier server recorded for this kernel (after adoption)."""
         self._tracker.resume(last_activity)

@@ -376,7 +376,9 @@ class LocalKernelBackend(KernelBackend):
         if running.recovery is not None:
             running.recovery.cancel()
         if running.channels is not None:
-            running.channels.set_state(ExecutionState.DEAD, "kernel died and restarts are exhausted")
+            reason = "kernel died and restarts are exhausted"
+            running.channels.set_state(ExecutionState.DEAD, reason)
+            running.channels.end_attachments("dead", reason)  # an open websocket is closed, not left silent
 
     async def _recover(self, running: _RunningKernel, *, deadline_s: float) -> None:
         """Move the channels to the new process's ports if they changed, then probe until it answers."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nbplane.errors import AlreadyExistsError, BackendError, InvalidInputError, NotFoundError
+from nbplane.errors import AlreadyExistsError, BackendError, ConflictError, InvalidInputError, NotFoundError
 from nbplane.kernels.base import (
     ExecutionState,
     KernelActivity,
@@ -64,6 +64,10 @@ class AdoptionReport:
     adopted: list[str]
     dead: dict[str, str]  # kernel id -> reason
     orphans_stopped: list[str]
+
+
+def _ended_message(kernel_id: str, status: str, reason: str | None) -> str:
+    return f"Kernel {kernel_id} is {status} and cannot be connected to: {reason or 'no reason recorded'}."
 
 
 def _utcnow() -> datetime:
@@ -249,8 +253,19 @@ class KernelService:
         return await self.get(scope, kernel_id)
 
     async def attach(self, scope: Scope, kernel_id: str, client_id: str) -> KernelAttachment:
-        """Attach a websocket client to a kernel of this workspace (NotFoundError otherwise)."""
-        await self.get(scope, kernel_id)
+        """Attach a websocket client to a running kernel of this workspace. NotFoundError for a kernel the
+        workspace never had; ConflictError, saying why, for one that ended (stopped, culled, dead, restarts
+        exhausted): a client is refused rather than left waiting on a kernel that will never answer."""
+        row = await self.find(scope, kernel_id)
+        if row is None:
+            raise NotFoundError(f"Kernel does not exist: {kernel_id}")
+        if row.status is not KernelStatus.RUNNING:
+            raise ConflictError(_ended_message(kernel_id, row.status.value, row.reason), reason=row.status.value)
+        activity = await self._backend.activity(kernel_id)
+        if activity is None:
+            raise NotFoundError(f"Kernel does not exist: {kernel_id}")
+        if activity.execution_state is ExecutionState.DEAD:
+            raise ConflictError(_ended_message(kernel_id, "dead", activity.reason), reason="dead")
         return await self._backend.attach(kernel_id, client_id or str(uuid.uuid4()))
 
     async def cull(self, kernel_id: str, reason: str) -> None:
