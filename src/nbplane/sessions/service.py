@@ -12,6 +12,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 
@@ -26,6 +27,7 @@ from nbplane.errors import (
 from nbplane.etags import etag_matches
 from nbplane.kernels.service import KernelService
 from nbplane.scope import Scope
+from nbplane.sessions import paths
 from nbplane.sessions.models import (
     CreateSessionRequest,
     LifecycleState,
@@ -121,6 +123,8 @@ class SessionService:
 
     async def create(self, scope: Scope, request: CreateSessionRequest, *, created_by: str) -> SessionView:
         """Create a session, or return the live one that already exists for `request.path`."""
+        if request.path is not None:
+            request = dataclasses.replace(request, path=paths.normalize(request.path))
         kernel_name = await self._validate_kernel_choice(scope, request.kernel_id, request.kernel_name)
         while True:
             if request.path is not None:
@@ -233,6 +237,8 @@ class SessionService:
     async def patch(
         self, scope: Scope, session_id: str, request: PatchSessionRequest, *, if_match: str | None, actor: str
     ) -> SessionView:
+        if isinstance(request.path, str):
+            request = dataclasses.replace(request, path=paths.normalize(request.path))
         current = await self.get(scope, session_id)
         check_if_match(if_match, current.session.etag)
         if request.path is not None and not isinstance(request.path, Unset):
