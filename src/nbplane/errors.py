@@ -12,6 +12,7 @@ NbplaneError
  ├── AlreadyExistsError           create of something that already exists
  ├── PreconditionFailedError      if-match did not match the current etag
  ├── PayloadTooLargeError         body or upload over a configured limit
+ ├── QuotaExceededError           a configured limit on what may run at once (kernels) is reached
  ├── RateLimitedError             the caller is over its request budget (transient)
  └── BackendError                 a dependency failed (kernel start, storage); transient from the client's view
 """
@@ -77,6 +78,14 @@ class PreconditionFailedError(NbplaneError):
 
 class PayloadTooLargeError(NbplaneError):
     """A body or upload exceeds a configured limit."""
+
+
+class QuotaExceededError(NbplaneError):
+    """A configured quota is reached; `limit` names it (its setting). Not transient: the SDK must not retry."""
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message, limit=limit)
+        self.limit = limit
 
 
 class RateLimitedError(NbplaneError):

@@ -24,6 +24,7 @@ from nbplane.kernels.base import KernelBackend
 from nbplane.kernels.culling import Culler, CullPolicy
 from nbplane.kernels.isolation import Isolation, resolve_isolation
 from nbplane.kernels.local import LocalKernelBackend
+from nbplane.kernels.quota import KernelAdmissions, KernelQuota
 from nbplane.kernels.service import KernelService
 from nbplane.layout import DataLayout
 from nbplane.scope import Scope
@@ -136,6 +137,11 @@ async def build_services(
         workspace_dir=layout.workspace_dir,
         node_id=node_id(layout),
         identity_base=settings.kernel_uid_base if switches_user else None,
+        admissions=KernelAdmissions(
+            db,
+            KernelQuota(settings.max_kernels, settings.max_kernels_per_workspace, settings.max_kernels_per_user),
+            start_timeout=settings.kernel_start_timeout,
+        ),
     )
     sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
     policy = CullPolicy(

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     kernel_isolation: Literal["auto", "none", "user", "sandbox"] = "auto"
     """How local kernels are kept from the server's files and each other (see nbplane.kernels.isolation)."""
     kernel_uid_base: int = Field(200_000, ge=1000)  # workspaces' kernel uids are allocated from here up
+    # Kernel quotas, checked atomically on every kernel start (0 = unlimited): running kernels in all, per
+    # workspace and per user (the caller that started them).
+    max_kernels: int = Field(0, ge=0)
+    max_kernels_per_workspace: int = Field(0, ge=0)
+    max_kernels_per_user: int = Field(0, ge=0)
     kernels_on_stop: Literal["auto", "keep", "stop"] = "auto"
     """What a clean stop does with the kernels: keep them running for the next start, stop them, or (auto)
     keep them on SIGTERM (a service manager, a rolling restart) and stop them on SIGINT (Ctrl-C)."""

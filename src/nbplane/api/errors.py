@@ -28,6 +28,9 @@ ERROR_TABLE: dict[type[errors.NbplaneError], tuple[int, str]] = {
     errors.AlreadyExistsError: (409, "NotAuthorizedOrResourceAlreadyExists"),
     errors.PreconditionFailedError: (412, "NoEtagMatch"),
     errors.PayloadTooLargeError: (413, "PayloadTooLarge"),
+    # 400 QuotaExceeded: an OCI code the SDK's default retry strategy does not retry (429 and 409
+    # IncorrectState it would), since waiting does not free a kernel.
+    errors.QuotaExceededError: (400, "QuotaExceeded"),
     errors.RateLimitedError: (429, "TooManyRequests"),
     errors.BackendError: (500, "InternalServerError"),
 }

@@ -26,8 +26,9 @@ from nbplane.kernels.base import (
     KernelSpecInfo,
     LaunchRequest,
 )
+from nbplane.kernels.quota import KernelAdmissions, KernelQuota
 from nbplane.scope import Scope
-from nbplane.store import identities_repo, kernels_repo
+from nbplane.store import admissions_repo, identities_repo, kernels_repo
 from nbplane.store.db import Database
 from nbplane.store.kernels_repo import StoredKernel
 from nbplane.store.tables import KernelStatus
@@ -84,10 +85,12 @@ class KernelService:
         node_id: str = "local",
         clock: Callable[[], datetime] = _utcnow,
         identity_base: int | None = None,
+        admissions: KernelAdmissions | None = None,
     ) -> None:
         """`identity_base`: allocate each workspace its own uid (from this number up) for its kernels to run
-        as; None when the backend does not switch users."""
+        as; None when the backend does not switch users. `admissions`: the kernel quotas (none: unlimited)."""
         self._identity_base = identity_base
+        self._admissions = admissions or KernelAdmissions(db, KernelQuota(), start_timeout=60.0)
         backend.record_listener = self._record_changed
         self._db = db
         self._backend = backend
@@ -167,18 +170,25 @@ class KernelService:
         `requested_env` (a kernels-API start request's) only `KERNEL_*` variables reach the kernel.
         InvalidInputError for an unknown kernelspec, BackendError when it cannot start."""
         name = await self.check_kernel_name(kernel_name)
-        cwd = self._workspace_dir(scope)
-        cwd.mkdir(parents=True, exist_ok=True)
-        request = LaunchRequest(
-            kernel_id=str(uuid.uuid4()),
-            kernel_name=name,
-            cwd=str(cwd),
-            env={**kernel_env(requested_env), "JPY_SESSION_NAME": path or ""},
-            run_as=await self._identity(scope),
-        )
-        record = await self._backend.start(request)
+        admission = await self._admissions.admit(scope, created_by)  # the quota check: QuotaExceededError
+        try:
+            cwd = self._workspace_dir(scope)
+            cwd.mkdir(parents=True, exist_ok=True)
+            request = LaunchRequest(
+                kernel_id=str(uuid.uuid4()),
+                kernel_name=name,
+                cwd=str(cwd),
+                env={**kernel_env(requested_env), "JPY_SESSION_NAME": path or ""},
+                run_as=await self._identity(scope),
+            )
+            record = await self._backend.start(request)
+        except BaseException:
+            await self._admissions.release(admission)
+            raise
         try:
             async with self._db.write() as db:
+                if admission is not None:
+                    await admissions_repo.remove(db, admission)  # the kernel row now counts instead
                 await kernels_repo.insert(
                     db,
                     kernel_id=record.kernel_id,
@@ -194,6 +204,7 @@ class KernelService:
                 )
         except BaseException:
             await self._backend.shutdown(record.kernel_id, now=True)
+            await self._admissions.release(admission)
             raise
         activity = await self._backend.activity(record.kernel_id)
         if activity is None:

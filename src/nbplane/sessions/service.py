@@ -23,6 +23,7 @@ from nbplane.errors import (
     InvalidInputError,
     NotFoundError,
     PreconditionFailedError,
+    QuotaExceededError,
 )
 from nbplane.etags import etag_matches
 from nbplane.kernels.service import KernelService
@@ -199,6 +200,10 @@ class SessionService:
         else:
             try:
                 started = await self._kernels.start(scope, kernel_name, path=row.path, created_by=created_by)
+            except QuotaExceededError:
+                async with self._db.write() as db:  # refused before anything ran: leave no session behind
+                    await sessions_repo.delete_session(db, row.id)
+                raise
             except BackendError as exc:
                 async with self._db.write() as db:
                     await sessions_repo.update_session(

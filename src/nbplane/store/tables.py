@@ -193,6 +193,22 @@ class KernelRow(Base):
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class KernelAdmissionRow(Base):
+    """A kernel start admitted under the kernel quotas and still under way (its kernel row is not written
+    yet). Counted with the running kernels so that concurrent starts cannot all pass one check; deleted in the
+    transaction that records the kernel, or when the start fails. A row older than a start can take is from a
+    server that died mid-start and is ignored and purged."""
+
+    __tablename__ = "kernel_admissions"
+    __table_args__ = (Index("ix_kernel_admissions_scope", "instance_id", "workspace_key"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(255))
+    workspace_key: Mapped[str] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(512))
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class KernelIdentityRow(Base):
     """The OS identity (uid = gid) a workspace's local kernels run as when the server isolates them; one per
     workspace, never shared, so one workspace's kernels cannot read another's files or connection files."""
