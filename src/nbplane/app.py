@@ -22,6 +22,7 @@ from nbplane.api import (
     kernel_ws,
     kernels,
     kernelspecs,
+    schema_doc,
     sessions,
     workspace_objects,
     workspaces,
@@ -110,11 +111,12 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=None,  # served by api.schema_doc, behind authentication
         redirect_slashes=False,  # the clients' requests would follow a redirect and lose the signature
     )
     api_errors.install(app)
     app.include_router(health.router)
+    app.include_router(schema_doc.router)
     app.include_router(sessions.router)
     app.include_router(contents.router)
     app.include_router(kernelspecs.router)

@@ -84,4 +84,6 @@ def json_body(model: type[ModelT], *, required: bool = True) -> Callable[[Reques
                 raise MissingParameterError(message) from exc
             raise InvalidInputError(message) from exc
 
+    parse.body_model = model  # type: ignore[attr-defined]  # read by nbplane.api.openapi
+    parse.body_required = required  # type: ignore[attr-defined]
     return parse

@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, WebSocketRoute
+from starlette.types import Scope
 
 from nbplane import errors
 from nbplane.api.unserved import UnservedOperations
@@ -42,6 +44,20 @@ _HTTP_CODES = {
     405: "MethodNotAllowed",
     413: "PayloadTooLarge",
 }
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route serves at the request's path (Starlette's own 405 names only the methods of the
+    first route that matched the path, not those of the other routes at the same path)."""
+    found = []
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(not isinstance(r, WebSocketRoute) and r.matches(probe)[0] is Match.FULL for r in routes):
+            found.append(method)
+    return found
 
 
 def status_and_code(exc: errors.NbplaneError) -> tuple[int, str]:
@@ -105,7 +121,10 @@ def install(app: FastAPI) -> None:
                 return error_response(404, "NotFound", unserved)
         if exc.status_code == 404 and message == "Not Found":
             message = "There is no operation at this URI path and HTTP method."
-        return error_response(exc.status_code, code, message)
+        response = error_response(exc.status_code, code, message)
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
