@@ -90,3 +90,11 @@ async def test_signature_still_covers_the_body_read_after_screening(signed_app: 
     assert await signed_app.session_count() == 0
     ok = await signed_app.send(wire)
     assert ok.status_code == 201, ok.text
+
+
+async def test_the_openapi_document_needs_authentication(signed_app: SignedApp) -> None:
+    refused = await signed_app.client.get("/openapi.json")
+    assert refused.status_code == 401 and refused.json()["code"] == "NotAuthenticated"
+    assert (await signed_app.client.get("/docs")).status_code == 404  # no interactive docs are served
+    served = await signed_app.send(sign(signed_app.signer, "GET", "https://testserver/openapi.json"))
+    assert served.status_code == 200 and served.json()["openapi"].startswith("3.")
