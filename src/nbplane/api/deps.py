@@ -26,10 +26,6 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def request_facts(request: Request) -> RequestFacts:
-    return RequestFacts.from_asgi(request.scope, await request.body())
-
-
 async def current_principal(request: Request, services: ServicesDep) -> Principal:
     """Authenticated from the headers before the body is read (a signature's body digest is checked after)."""
     facts = RequestFacts.from_asgi(request.scope, b"")
