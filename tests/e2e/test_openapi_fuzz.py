@@ -40,13 +40,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(running)
 
 
-def _config(server: Server, path: Path) -> Path:
+def _config(server: Server, path: Path, pinned: dict[str, str]) -> Path:
     path.write_text(
         "\n".join(
             [
                 "[parameters]",
                 f'"path.aiDataPlatformId" = "{server.instance_id}"',
                 f'"path.workspaceKey" = "{server.workspace_key}"',
+                *(f'"path.{name}" = {json.dumps(value)}' for name, value in pinned.items()),
                 "",
                 "[auth.openapi.workspaceToken]",
                 f'api_key = "token {workspace_token(server)}"',
@@ -60,8 +61,16 @@ def _config(server: Server, path: Path) -> Path:
     return path
 
 
-def run_schemathesis(server: Server, workdir: Path, document: dict[str, object]) -> tuple[int, dict[str, int], str]:
-    """Run `st run` against the server; its exit code, the counts from its JSON report and its output."""
+def run_schemathesis(
+    server: Server,
+    workdir: Path,
+    document: dict[str, object],
+    *,
+    pinned: dict[str, str] | None = None,
+    max_examples: int = MAX_EXAMPLES,
+) -> tuple[int, dict[str, int], str]:
+    """Run `st run` against the server; its exit code, the counts from its JSON report and its output.
+    `pinned` fixes path parameters (to ids that exist), so operations get past their 404s."""
     schema_file = workdir / "openapi.json"
     schema_file.write_text(json.dumps(document))
     report = workdir / "report.json"
@@ -69,7 +78,7 @@ def run_schemathesis(server: Server, workdir: Path, document: dict[str, object])
     command = [
         st,
         "--config-file",
-        str(_config(server, workdir / "schemathesis.toml")),
+        str(_config(server, workdir / "schemathesis.toml", pinned or {})),
         "run",
         str(schema_file),
         "--url",
@@ -81,7 +90,7 @@ def run_schemathesis(server: Server, workdir: Path, document: dict[str, object])
         "--seed",
         str(SEED),
         "--max-examples",
-        str(MAX_EXAMPLES),
+        str(max_examples),
         "--phases",
         "examples,coverage,fuzzing",
         "--workers",
@@ -124,13 +133,46 @@ def test_the_document_is_served_to_authenticated_callers_only(server: Server) ->
         assert signed.get("/openapi.json").json()["openapi"].startswith("3.")
 
 
-def test_schemathesis_finds_no_server_error_and_no_conformance_failure(server: Server, tmp_path: Path) -> None:
+def _seed(server: Server) -> dict[str, str]:
+    """A session (with its kernel) and a file to aim at: real ids for the pinned run."""
+    with server.http() as client:
+        for kernel in client.get(f"{server.notebook_path}/api/kernels").json():  # the earlier run's, under the quota
+            client.delete(f"{server.notebook_path}/api/kernels/{kernel['id']}")
+        created = client.post(
+            f"{server.sessions_path}", json={"path": "fuzz-seed.ipynb", "kernel": {"name": "python3"}}
+        )
+        assert created.status_code == 201, created.text
+        put = client.put(
+            f"{server.notebook_path}/api/contents/fuzz-seed.txt",
+            json={"type": "file", "format": "text", "content": "x"},
+        )
+        assert put.status_code in (200, 201), put.text
+    session = created.json()
+    return {
+        "sessionId": session["id"],
+        "kernelId": session["kernel"]["id"],
+        "kernelName": "python3",
+        "contentPath": "fuzz-seed.txt",
+        "objectPath": "fuzz-seed.txt",
+    }
+
+
+@pytest.mark.parametrize("ids", ["fuzzed", "real"])
+def test_schemathesis_finds_no_server_error_and_no_conformance_failure(
+    server: Server, tmp_path: Path, ids: str
+) -> None:
+    """Fuzzed path parameters (every operation, most ids unknown: 404s), then ids that exist pinned (so
+    operations on a live session, kernel and file get past their 404s), with fewer examples."""
     with server.http() as client:
         document = client.get("/openapi.json").json()
+    pinned = _seed(server) if ids == "real" else None
     logged_before = len(_ACCESS_LINE.findall(server.log.read_text()))
-    code, counts, output = run_schemathesis(server, tmp_path, document)
+    code, counts, output = run_schemathesis(
+        server, tmp_path, document, pinned=pinned, max_examples=MAX_EXAMPLES if ids == "fuzzed" else 5
+    )
     counts["requests"] = len(_ACCESS_LINE.findall(server.log.read_text())) - logged_before
     summary = output[output.rfind("SUMMARY") :] if "SUMMARY" in output else output[-6000:]
-    print(f"schemathesis exit {code}, counts {counts}\n{summary}")  # for the CI log and the closing note
+    print(f"schemathesis ({ids} ids) exit {code}, counts {counts}\n{summary}")  # for the CI log and the closing note
     assert code == 0, output[-20000:]
+    assert counts["failures"] == 0 and counts["errors"] == 0 and counts["test_cases"] > 0, counts
     assert "Internal Server Error" not in output and "Traceback" not in server.log.read_text()
