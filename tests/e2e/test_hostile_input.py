@@ -1,5 +1,6 @@
 """Hostile input against a real server: an oversized request head is refused with 431 before it is buffered
-(memory stays flat, others are still served), and deep JSON is a 400, unauthenticated or not, never a 500."""
+(memory stays flat, others are still served), deep JSON is a 400 (401 unauthenticated), never a 500, and a kernel
+quota is a 400 `QuotaExceeded` that the SDK does not retry."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import json
 import socket
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 import pytest
+from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails
+from oci.exceptions import ServiceError
 
 from tests.e2e.conftest import Server, start_server, stop_server, workspace_token
 
@@ -121,3 +125,21 @@ def test_deep_json_over_the_wire(server: Server, authorized: bool) -> None:
         assert response.status_code == 401, response.text
         assert response.json()["code"] == "NotAuthenticated"
     assert "RecursionError" not in server.log.read_text()
+
+
+def test_the_sdk_gets_quota_exceeded_once_without_retrying(tmp_path: Path) -> None:
+    quota_server = start_server(tmp_path / "data", env={"NBPLANE_MAX_KERNELS_PER_WORKSPACE": "1"})
+    try:
+        sdk = quota_server.sdk()
+        inst, ws = quota_server.instance_id, quota_server.workspace_key
+        first = sdk.create_session(inst, ws, CreateSessionDetails(path="one.ipynb"))
+        assert first.status == 201
+        with pytest.raises(ServiceError) as refused:
+            sdk.create_session(inst, ws, CreateSessionDetails(path="two.ipynb"))
+        assert (refused.value.status, refused.value.code) == (400, "QuotaExceeded")
+        assert "NBPLANE_MAX_KERNELS_PER_WORKSPACE" in refused.value.message
+        creates = [line for line in quota_server.log.read_text().splitlines() if '"POST /20260430/' in line]
+        assert len(creates) == 2, creates  # one each: the SDK's default retry strategy did not retry the 400
+        assert [s.path for s in sdk.list_sessions(inst, ws).data.items] == ["one.ipynb"]
+    finally:
+        stop_server(quota_server)
