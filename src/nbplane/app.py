@@ -75,9 +75,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, kernel_backend=kernel_backend, authenticator=authenticator)
+        await services.nodes.register()
         report = await services.kernels.adopt_on_start()
         background = [
-            asyncio.create_task(_purge_uploads(services.contents, min(3600.0, settings.upload_ttl_seconds / 2)))
+            asyncio.create_task(_purge_uploads(services.contents, min(3600.0, settings.upload_ttl_seconds / 2))),
+            asyncio.create_task(services.nodes.run_forever(services.kernels)),
         ]
         if services.cull_policy.enabled:
             background.append(asyncio.create_task(services.culler.run_forever()))

@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = 50.0
     """Requests per second per principal (token bucket refill); 0 turns rate limiting off."""
     rate_limit_burst: int = 200
+    # Several servers on one database (see nbplane.nodes): the https URL other servers reach this one at
+    # (`serve` uses its own endpoint when unset), the heartbeat lease, how often it is renewed, how long a
+    # node whose lease ran out keeps its kernels `unknown` before any live node records them dead, and the
+    # CA bundle other nodes' certificates are verified with (default: this data dir's CA, else the system's).
+    node_address: str | None = None
+    node_lease: float = Field(30.0, gt=0)
+    node_heartbeat: float = Field(10.0, gt=0)
+    node_dead_after: float = Field(60.0, ge=0)
+    node_ca_bundle: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -131,6 +131,9 @@ def serve(
     bound_port = sock.getsockname()[1]
     display_host = "localhost" if settings.host in ("127.0.0.1", "localhost", "::1") else settings.host
     endpoint = f"https://{display_host}:{bound_port}"
+    if settings.node_address is None:  # what other servers on the same database forward to
+        node_host = socket.getfqdn() if settings.host in ("0.0.0.0", "::", "") else display_host
+        settings = settings.model_copy(update={"node_address": f"https://{node_host}:{bound_port}"})
 
     def on_ready(info: BootstrapInfo, adoption: AdoptionReport, isolation: Isolation, warning: str | None) -> None:
         record = {

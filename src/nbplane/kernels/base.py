@@ -82,6 +82,7 @@ class ExecutionState(StrEnum):
     RESTARTING = "restarting"
     AUTORESTARTING = "autorestarting"
     DEAD = "dead"
+    UNKNOWN = "unknown"  # a kernel of another node whose lease ran out: nobody can tell
 
 
 @dataclass(frozen=True)

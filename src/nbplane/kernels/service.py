@@ -26,6 +26,7 @@ from nbplane.kernels.base import (
     KernelSpecInfo,
     LaunchRequest,
 )
+from nbplane.nodes.models import NodeInfo, NodeLookup, Placement, PlacementKind
 from nbplane.scope import Scope
 from nbplane.store import identities_repo, kernels_repo
 from nbplane.store.db import Database
@@ -80,9 +81,12 @@ class KernelService:
         node_id: str = "local",
         clock: Callable[[], datetime] = _utcnow,
         identity_base: int | None = None,
+        nodes: NodeLookup | None = None,
     ) -> None:
         """`identity_base`: allocate each workspace its own uid (from this number up) for its kernels to run
-        as; None when the backend does not switch users."""
+        as; None when the backend does not switch users. `nodes`: where other servers' kernels are (several
+        servers on one database); without it a kernel this node does not run is simply not found here."""
+        self._nodes = nodes
         self._identity_base = identity_base
         backend.record_listener = self._record_changed
         self._db = db
@@ -125,18 +129,88 @@ class KernelService:
         return None if activity is None else KernelView(kernel.id, kernel.name, activity)
 
     async def list(self, scope: Scope) -> list[KernelView]:
+        """The workspace's running kernels: this node's with their live state, other nodes' as `unknown`
+        with a reason (a get of one is forwarded to its node, which knows)."""
         async with self._db.read() as db:
             rows = await kernels_repo.running_in_workspace(db, scope.instance_id, scope.workspace_key)
-        views = [await self._view(row) for row in rows]
-        return [v for v in views if v is not None]
+        views = {row.id: await self._view(row) for row in rows}
+        elsewhere = [row for row in rows if views[row.id] is None]
+        placements = await self._placements(elsewhere)
+        for row in elsewhere:
+            placement = placements.get(row.node_id)
+            if placement is not None and placement.kind in (PlacementKind.REMOTE, PlacementKind.LOST):
+                views[row.id] = self._unknown_view(row, placement)
+        return [v for v in views.values() if v is not None]
 
     async def get(self, scope: Scope, kernel_id: str) -> KernelView:
-        """The kernel's live model. Raises NotFoundError unless it runs in this workspace on this node."""
+        """The kernel's live model. Raises NotFoundError unless it runs in this workspace on this node, or
+        ran on a node whose lease ran out (then its state is `unknown`, with the reason, until it is dead)."""
         row = await self.find(scope, kernel_id)
         view = await self._view(row) if row is not None and row.status is KernelStatus.RUNNING else None
+        if view is None and row is not None and row.status is KernelStatus.RUNNING:
+            placement = (await self._placements([row])).get(row.node_id)
+            if placement is not None and placement.kind is PlacementKind.LOST:
+                return self._unknown_view(row, placement)
         if view is None:
             raise NotFoundError(f"Kernel does not exist: {kernel_id}")
         return view
+
+    # ---- other nodes -------------------------------------------------------------------------
+
+    async def _placements(self, rows: list[StoredKernel]) -> dict[str | None, Placement]:
+        if self._nodes is None or not rows:
+            return {}
+        return await self._nodes.placements({row.node_id for row in rows})
+
+    def _unknown_view(self, row: StoredKernel, placement: Placement) -> KernelView:
+        reason = placement.reason
+        if reason is None and placement.node is not None:
+            reason = f"the kernel runs on another nbplane server ({placement.node.describe()})"
+        since = placement.node.lease_expires if placement.kind is PlacementKind.LOST and placement.node else None
+        activity = KernelActivity(
+            ExecutionState.UNKNOWN, row.last_activity or row.time_created, 0, reason, state_since=since
+        )
+        return KernelView(row.id, row.name, activity)
+
+    async def owner(self, scope: Scope, kernel_id: str) -> NodeInfo | None:
+        """The live node that runs this workspace's kernel when it is another one (requests that act on the
+        kernel are forwarded there); None when this node runs it, or nobody can be asked."""
+        if self._nodes is None or await self._backend.is_alive(kernel_id):
+            return None
+        row = await self.find(scope, kernel_id)
+        if row is None or row.status is not KernelStatus.RUNNING or row.node_id in (self._node_id, None):
+            return None
+        placement = (await self._placements([row])).get(row.node_id)
+        return placement.node if placement is not None and placement.kind is PlacementKind.REMOTE else None
+
+    async def remote_note(self, kernel_id: str, node_id: str | None) -> str | None:
+        """Why this node cannot tell the state of a kernel recorded as running that it does not run (for a
+        session's `lifecycleDetails`); None when it runs here or nothing more is known."""
+        if self._nodes is None or node_id in (self._node_id, None) or await self._backend.is_alive(kernel_id):
+            return None
+        placement = (await self._nodes.placements([node_id])).get(node_id)
+        if placement is None or placement.node is None:
+            return None
+        if placement.kind is PlacementKind.LOST:
+            return placement.reason
+        return f"the kernel runs on another nbplane server ({placement.node.describe()})"
+
+    async def mark_node_lost(self, node_id: str, reason: str) -> list[str]:
+        """Record the kernels of a node whose lease ran out as dead (the node sweep); returns their ids."""
+        async with self._db.write() as db:
+            return await kernels_repo.mark_node_lost(db, node_id, reason)
+
+    async def release_taken_over(self) -> list[str]:
+        """Stop the kernels this node still runs whose rows say they are no longer its own (declared dead by
+        another node while this one's lease had run out, or stopped by another node): their sessions may
+        already run a new kernel elsewhere, and this node must not keep the old one alive."""
+        ids = await self._backend.kernel_ids()
+        async with self._db.read() as db:
+            gone = await kernels_repo.no_longer_running_here(db, self._node_id, ids)
+        for kernel_id in gone:
+            log.warning("stopping kernel %s: its row says it no longer runs on this node", kernel_id)
+            await self._backend.shutdown(kernel_id, reason="the kernel was stopped or taken over by another server")
+        return gone
 
     async def is_gone(self, scope: Scope, kernel_id: str) -> bool:
         """True when no node runs the kernel any more. A kernel another node records as running is that

@@ -41,7 +41,7 @@ from nbplane.sessions.models import (
 from nbplane.store import sessions_repo
 from nbplane.store.db import Database
 from nbplane.store.sessions_repo import KernelState, StoredSession
-from nbplane.store.tables import utcnow
+from nbplane.store.tables import KernelStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,10 @@ class SessionService:
 
     async def _view(self, row: StoredSession, kernel: KernelState) -> SessionView:
         activity = await self._kernels.activity(row.kernel_id) if row.kernel_id else None
-        return SessionView(_to_domain(row), activity, kernel.status, kernel.reason)
+        note = None
+        if activity is None and row.kernel_id and kernel.status is KernelStatus.RUNNING:
+            note = await self._kernels.remote_note(row.kernel_id, kernel.node_id)
+        return SessionView(_to_domain(row), activity, kernel.status, kernel.reason, kernel_note=note)
 
     async def get(self, scope: Scope, session_id: str) -> SessionView:
         async with self._db.read() as db:

@@ -169,3 +169,41 @@ async def update_record(
             details=dict(details), connection_info=None if connection_info is None else dict(connection_info), pid=pid
         )
     )
+
+
+NODE_BOUND_RUNTIMES = ("local", "fake")
+"""Runtimes whose kernels live and die with the node that runs them (a gateway kernel is reachable from any
+node, so a node's lease says nothing about it)."""
+
+
+async def mark_node_lost(db: AsyncSession, node_id: str, reason: str) -> list[str]:
+    """Record every kernel still running on `node_id` as dead, in one conditional update: when several
+    nodes sweep at once, each row changes once, and a row another node already changed is left alone."""
+    condition = (
+        KernelRow.node_id == node_id,
+        KernelRow.status == KernelStatus.RUNNING.value,
+        or_(KernelRow.runtime.is_(None), KernelRow.runtime.in_(NODE_BOUND_RUNTIMES)),
+    )
+    ids = list((await db.scalars(select(KernelRow.id).where(*condition))).all())
+    if not ids:
+        return []
+    result = await db.execute(
+        update(KernelRow)
+        .where(KernelRow.id.in_(ids), *condition)
+        .values(status=KernelStatus.DEAD.value, reason=reason)
+        .returning(KernelRow.id)
+    )
+    return list(result.scalars().all())
+
+
+async def no_longer_running_here(db: AsyncSession, node_id: str, kernel_ids: Sequence[str]) -> list[str]:
+    """Of `kernel_ids` (kernels this node's backend runs), the recorded ones whose row no longer says they run
+    here: stopped, culled or declared dead by another node (after this node's lease ran out). Unrecorded ids
+    (a kernel whose row is being written) are not returned."""
+    if not kernel_ids:
+        return []
+    query = select(KernelRow.id).where(
+        KernelRow.id.in_(list(kernel_ids)),
+        or_(KernelRow.status != KernelStatus.RUNNING.value, KernelRow.node_id != node_id),
+    )
+    return list((await db.scalars(query)).all())

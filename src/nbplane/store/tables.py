@@ -258,3 +258,17 @@ class RetryTokenRow(Base):
     etag: Mapped[str | None] = mapped_column(String(255), nullable=True)
     resource_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class NodeRow(Base):
+    """An nbplane server sharing the database: the address other servers reach it at, and its lease (renewed
+    by its heartbeat). A node whose lease ran out is presumed gone: its local kernels are reported unknown,
+    then dead."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    started: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_expires: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
