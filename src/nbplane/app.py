@@ -22,6 +22,7 @@ from nbplane.api import (
     kernel_ws,
     kernels,
     kernelspecs,
+    nodes,
     sessions,
     workspace_objects,
     workspaces,
@@ -104,6 +105,7 @@ def create_app(
             if on_stopping is not None:
                 on_stopping(stop, len(await services.backend.kernel_ids()))
             await services.kernels.close(stop_kernels=stop)
+            await services.peers.close()
             await services.db.dispose()
 
     app = FastAPI(
@@ -125,6 +127,7 @@ def create_app(
     app.include_router(workspaces.router)
     app.include_router(workspace_objects.router)
     app.include_router(async_operations.router)
+    app.include_router(nodes.router)
     app.state.unserved = UnservedOperations(app.routes)  # after every router: it reads what is routed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

@@ -15,7 +15,7 @@ from nbplane.auth.authenticator import (
     RateLimitedAuthenticator,
     SignatureAuthenticator,
 )
-from nbplane.auth.forwarded import ForwardedAuthenticator, ForwardSigner, cluster_secret
+from nbplane.auth.forwarded import ForwardedAuthenticator
 from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.auth.session_tokens import SessionTokenIssuer
 from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
@@ -29,6 +29,8 @@ from nbplane.kernels.local import LocalKernelBackend
 from nbplane.kernels.service import KernelService
 from nbplane.layout import DataLayout
 from nbplane.nodes import NodeRegistry, NodeTiming
+from nbplane.nodes.peers import PeerClient
+from nbplane.nodes.signing import NodeSigner, cluster_secret
 from nbplane.scope import Scope
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
@@ -60,7 +62,8 @@ class Services:
     isolation: Isolation
     isolation_warning: str | None
     nodes: NodeRegistry
-    forward_signer: ForwardSigner
+    node_signer: NodeSigner
+    peers: PeerClient
     peer_ssl: ssl.SSLContext
 
 
@@ -154,6 +157,9 @@ async def build_services(
     switches_user = kernel_backend is None and isolation.switches_user  # only local processes change users
     this_node = node_id(layout)
     nodes = node_registry(settings, db, this_node)
+    signer = NodeSigner(cluster_secret(session_signing_key(settings.data_dir)), this_node)
+    peer_ssl = peer_ssl_context(settings, layout)
+    peers = PeerClient(signer, peer_ssl)
     kernels = KernelService(
         db,
         backend,
@@ -161,8 +167,8 @@ async def build_services(
         node_id=this_node,
         identity_base=settings.kernel_uid_base if switches_user else None,
         nodes=nodes,
+        peers=peers,
     )
-    signer = ForwardSigner(cluster_secret(session_signing_key(settings.data_dir)), this_node)
     sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
     policy = CullPolicy(
         idle_timeout=settings.cull_idle_timeout,
@@ -190,6 +196,7 @@ async def build_services(
         isolation=isolation,
         isolation_warning=isolation_warning,
         nodes=nodes,
-        forward_signer=signer,
-        peer_ssl=peer_ssl_context(settings, layout),
+        node_signer=signer,
+        peers=peers,
+        peer_ssl=peer_ssl,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import oci
 import pytest
-from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails, Kernel
+from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails, Kernel, PatchSessionDetails
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import SKIP_NO_POSTGRES, PostgresDatabases
@@ -95,7 +95,18 @@ async def test_two_servers_one_service(nodes: tuple[Server, Server]) -> None:
     ran = await socket.execute("import os; print(os.getpid())")
     assert ran.reply["content"]["status"] == "ok"
     assert int(ran.stdout.strip()) in a_pids
+    # B answers a get and a list with A's live state of the kernel (asked of A)
+    seen_by_b = b.sdk().get_session(b.instance_id, b.workspace_key, created.id).data
+    assert (seen_by_b.kernel.id, seen_by_b.kernel.execution_state, seen_by_b.kernel.connections) == (
+        kernel_id,
+        "idle",
+        1,
+    )
+    listed = b.sdk().list_sessions(b.instance_id, b.workspace_key).data.items
+    assert [(s.id, s.kernel.execution_state) for s in listed] == [(created.id, "idle")]
     with _http(b) as client:
+        kernels = client.get("/api/kernels").json()
+        assert [(k["id"], k["execution_state"]) for k in kernels] == [(kernel_id, "idle")]
         model = client.get(f"/api/kernels/{kernel_id}")
         assert model.status_code == 200, model.text
         assert model.json()["execution_state"] == "idle" and model.json()["connections"] == 1
@@ -110,7 +121,20 @@ async def test_two_servers_one_service(nodes: tuple[Server, Server]) -> None:
             },
         )
         assert forged.status_code == 401, forged.text
+        restarted = client.post(f"/api/kernels/{kernel_id}/restart")
+        assert restarted.status_code == 200 and restarted.json()["id"] == kernel_id, restarted.text
+
+    # a refresh through B (the SDK's patch) restarts A's kernel in place: same id, a fresh namespace
+    await socket.execute("marker = 1")
+    patch = PatchSessionDetails(must_refresh_context=True)
+    refreshed = b.sdk().patch_session(b.instance_id, b.workspace_key, created.id, patch).data
+    assert refreshed.kernel.id == kernel_id
+    fresh = await _socket(b, kernel_id)
+    ran = await fresh.execute("print('marker' in globals())")
+    assert ran.stdout.strip() == "False"
+    assert {p.pid for p in a.kernel_processes()} != a_pids  # a new process, on A
     assert not b.kernel_processes()
+    await fresh.close()
 
     # A's machine dies: the server and its kernels, at once
     for proc in a.kernel_processes():

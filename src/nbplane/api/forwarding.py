@@ -22,9 +22,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from nbplane import errors
 from nbplane.auth.authenticator import RequestFacts
 from nbplane.auth.forwarded import HEADERS as FORWARDING_HEADERS
-from nbplane.auth.forwarded import is_forwarded
+from nbplane.auth.forwarded import forward_headers
 from nbplane.auth.principal import Principal
 from nbplane.nodes.models import NodeInfo
+from nbplane.nodes.signing import is_signed
 from nbplane.services import Services
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ _UNSENDABLE_CLOSE = {1005, 1006, 1015}
 
 def was_forwarded(headers: object) -> bool:
     """True for a request another node forwarded here (already verified by the authenticator)."""
-    return is_forwarded({k.lower(): v for k, v in dict(headers).items()})  # type: ignore[call-overload]
+    return is_signed({k.lower(): v for k, v in dict(headers).items()})  # type: ignore[call-overload]
 
 
 def _unreachable(node: NodeInfo, exc: Exception) -> errors.BackendError:
@@ -65,7 +66,7 @@ async def forward_http(request: Request, services: Services, node: NodeInfo, pri
     query = request.scope.get("query_string", b"").decode("latin-1")
     facts = RequestFacts(request.method, raw_path, query, {}, body)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
-    headers.update(services.forward_signer.headers(node.id, facts, principal))
+    headers.update(forward_headers(services.node_signer, node.id, facts, principal))
     url = node.address + raw_path + (f"?{query}" if query else "")
     timeout = httpx.Timeout(services.settings.kernel_start_timeout + 30, connect=10)
     try:
@@ -103,7 +104,7 @@ async def open_upstream(
     assert node.address is not None
     raw_path = (websocket.scope.get("raw_path") or websocket.scope["path"].encode()).decode("latin-1")
     query = websocket.scope.get("query_string", b"").decode("latin-1")
-    headers = services.forward_signer.headers(node.id, RequestFacts("GET", raw_path, query, {}, b""), principal)
+    headers = forward_headers(services.node_signer, node.id, RequestFacts("GET", raw_path, query, {}, b""), principal)
     url = "wss://" + node.address.split("://", 1)[-1] + raw_path + (f"?{query}" if query else "")
     offered = list(websocket.scope.get("subprotocols") or [])
     try:

@@ -26,7 +26,7 @@ from nbplane.kernels.base import (
     KernelSpecInfo,
     LaunchRequest,
 )
-from nbplane.nodes.models import NodeInfo, NodeLookup, Placement, PlacementKind
+from nbplane.nodes.models import NodeInfo, NodeLookup, PeerStates, Placement, PlacementKind
 from nbplane.scope import Scope
 from nbplane.store import identities_repo, kernels_repo
 from nbplane.store.db import Database
@@ -82,11 +82,13 @@ class KernelService:
         clock: Callable[[], datetime] = _utcnow,
         identity_base: int | None = None,
         nodes: NodeLookup | None = None,
+        peers: PeerStates | None = None,
     ) -> None:
         """`identity_base`: allocate each workspace its own uid (from this number up) for its kernels to run
         as; None when the backend does not switch users. `nodes`: where other servers' kernels are (several
         servers on one database); without it a kernel this node does not run is simply not found here."""
         self._nodes = nodes
+        self._peers = peers
         self._identity_base = identity_base
         backend.record_listener = self._record_changed
         self._db = db
@@ -136,9 +138,12 @@ class KernelService:
         views = {row.id: await self._view(row) for row in rows}
         elsewhere = [row for row in rows if views[row.id] is None]
         placements = await self._placements(elsewhere)
+        remote = await self._ask_peers([(row.id, placements.get(row.node_id)) for row in elsewhere])
         for row in elsewhere:
             placement = placements.get(row.node_id)
-            if placement is not None and placement.kind in (PlacementKind.REMOTE, PlacementKind.LOST):
+            if row.id in remote:
+                views[row.id] = KernelView(row.id, row.name, remote[row.id])
+            elif placement is not None and placement.kind in (PlacementKind.REMOTE, PlacementKind.LOST):
                 views[row.id] = self._unknown_view(row, placement)
         return [v for v in views.values() if v is not None]
 
@@ -171,6 +176,40 @@ class KernelService:
             ExecutionState.UNKNOWN, row.last_activity or row.time_created, 0, reason, state_since=since
         )
         return KernelView(row.id, row.name, activity)
+
+    async def _ask_peers(self, wanted: list[tuple[str, Placement | None]]) -> dict[str, KernelActivity]:
+        """The live state of kernels that live nodes run, asked of those nodes (one call per node)."""
+        by_node: dict[str, tuple[NodeInfo, list[str]]] = {}
+        for kernel_id, placement in wanted:
+            if self._peers is not None and placement is not None and placement.kind is PlacementKind.REMOTE:
+                assert placement.node is not None
+                by_node.setdefault(placement.node.id, (placement.node, []))[1].append(kernel_id)
+        found: dict[str, KernelActivity] = {}
+        if self._peers is not None:
+            for node, ids in by_node.values():
+                found.update(await self._peers.kernel_states(node, ids))
+        return found
+
+    async def remote_activity(self, kernels: Mapping[str, str | None]) -> dict[str, KernelActivity]:
+        """Live state of kernels recorded as running on other live nodes (kernel id -> node id), asked of
+        those nodes; kernels this node runs, or whose node cannot be asked, are left out."""
+        if self._nodes is None or self._peers is None:
+            return {}
+        elsewhere = {k: n for k, n in kernels.items() if n not in (self._node_id, None)}
+        elsewhere = {k: n for k, n in elsewhere.items() if not await self._backend.is_alive(k)}
+        if not elsewhere:
+            return {}
+        placements = await self._nodes.placements(set(elsewhere.values()))
+        return await self._ask_peers([(k, placements.get(n)) for k, n in elsewhere.items()])
+
+    async def local_activity(self, kernel_ids: list[str]) -> dict[str, KernelActivity]:
+        """Live state of those of `kernel_ids` this node runs (what another node asks of this one)."""
+        found: dict[str, KernelActivity] = {}
+        for kernel_id in kernel_ids:
+            activity = await self._backend.activity(kernel_id)
+            if activity is not None:
+                found[kernel_id] = activity
+        return found
 
     async def owner(self, scope: Scope, kernel_id: str) -> NodeInfo | None:
         """The live node that runs this workspace's kernel when it is another one (requests that act on the

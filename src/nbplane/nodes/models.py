@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
+
+from nbplane.kernels.base import KernelActivity
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,9 @@ class NodeLookup(Protocol):
     async def placements(self, node_ids: Collection[str | None]) -> dict[str | None, Placement]:
         """The placement of a kernel recorded as running on each of `node_ids` (other nodes than this one)."""
         ...
+
+
+class PeerStates(Protocol):
+    """Asks a live node for the state of kernels it runs (`nbplane.nodes.peers.PeerClient`)."""
+
+    async def kernel_states(self, node: NodeInfo, kernel_ids: Sequence[str]) -> dict[str, KernelActivity]: ...

@@ -24,6 +24,7 @@ from nbplane.errors import (
     PreconditionFailedError,
 )
 from nbplane.etags import etag_matches
+from nbplane.kernels.base import KernelActivity
 from nbplane.kernels.service import KernelService
 from nbplane.scope import Scope
 from nbplane.sessions.models import (
@@ -79,11 +80,18 @@ class SessionService:
 
     # ---- reads -------------------------------------------------------------------------------
 
-    async def _view(self, row: StoredSession, kernel: KernelState) -> SessionView:
+    async def _view(
+        self, row: StoredSession, kernel: KernelState, remote: dict[str, KernelActivity] | None = None
+    ) -> SessionView:
+        """`remote`: the live state of kernels other nodes run, when the caller asked them already (a list)."""
         activity = await self._kernels.activity(row.kernel_id) if row.kernel_id else None
         note = None
         if activity is None and row.kernel_id and kernel.status is KernelStatus.RUNNING:
-            note = await self._kernels.remote_note(row.kernel_id, kernel.node_id)
+            if remote is None:
+                remote = await self._kernels.remote_activity({row.kernel_id: kernel.node_id})
+            activity = remote.get(row.kernel_id)
+            if activity is None:
+                note = await self._kernels.remote_note(row.kernel_id, kernel.node_id)
         return SessionView(_to_domain(row), activity, kernel.status, kernel.reason, kernel_note=note)
 
     async def get(self, scope: Scope, session_id: str) -> SessionView:
@@ -109,7 +117,9 @@ class SessionService:
             )
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = [await self._view(row, kernel) for row, kernel in rows]
+        running = {r.kernel_id: k.node_id for r, k in rows if r.kernel_id and k.status is KernelStatus.RUNNING}
+        remote = await self._kernels.remote_activity(running)
+        items = [await self._view(row, kernel, remote) for row, kernel in rows]
         next_page = None
         if more and rows:
             last = rows[-1][0]

@@ -6,16 +6,11 @@ from __future__ import annotations
 import pytest
 
 from nbplane.auth.authenticator import RequestFacts
-from nbplane.auth.forwarded import (
-    FORWARDED_FOR,
-    FORWARDED_SIGNATURE,
-    ForwardedAuthenticator,
-    ForwardSigner,
-    cluster_secret,
-)
+from nbplane.auth.forwarded import ForwardedAuthenticator, forward_headers
 from nbplane.auth.keys import generate_rsa_keypair, load_private_key
 from nbplane.auth.principal import Principal
 from nbplane.errors import NotAuthenticatedError
+from nbplane.nodes.signing import FORWARDED_FOR, FORWARDED_SIGNATURE, NODE_SUBJECT, NodeSigner, cluster_secret
 
 USER = Principal(kind="user", tenancy_id="ocid1.tenancy..t", user_id="ocid1.user..u", workspace_scope=None, display="u")
 TOKEN = Principal(
@@ -29,7 +24,7 @@ def _facts(headers: dict[str, str], *, path: str = "/a/kernels/k/interrupt", bod
 
 
 def _signed(principal: Principal = USER, *, now: float = 1000.0, target: str = "b") -> dict[str, str]:
-    return ForwardSigner(SECRET, "a", clock=lambda: now).headers(target, _facts({}), principal)
+    return forward_headers(NodeSigner(SECRET, "a", clock=lambda: now), target, _facts({}), principal)
 
 
 class Inner:
@@ -48,17 +43,26 @@ def test_the_secret_is_derived_alike_from_one_key_and_differs_for_another() -> N
 
 
 @pytest.mark.parametrize("principal", [USER, TOKEN])
-def test_a_signed_request_carries_its_principal(principal: Principal) -> None:
-    verifier = ForwardSigner(SECRET, "b", clock=lambda: 1010.0)
-    assert verifier.verify(_facts(_signed(principal))) == principal
+async def test_a_signed_request_carries_its_principal(principal: Principal) -> None:
+    auth = ForwardedAuthenticator(Inner(), NodeSigner(SECRET, "b", clock=lambda: 1010.0))
+    assert await auth.authenticate(_facts(_signed(principal))) == principal
 
 
 @pytest.mark.parametrize(
     "case",
-    ["other path", "other body", "other target", "stale", "forged principal", "no secret", "garbled"],
+    [
+        "other path",
+        "other body",
+        "other target",
+        "stale",
+        "forged principal",
+        "no secret",
+        "garbled",
+        "a node's own call",
+    ],
 )
-def test_anything_else_is_refused(case: str) -> None:
-    verifier = ForwardSigner(SECRET, "b", clock=lambda: 1010.0)
+async def test_anything_else_is_refused(case: str) -> None:
+    auth = ForwardedAuthenticator(Inner(), NodeSigner(SECRET, "b", clock=lambda: 1010.0))
     headers = _signed()
     facts = _facts(headers)
     if case == "other path":
@@ -70,20 +74,25 @@ def test_anything_else_is_refused(case: str) -> None:
     elif case == "stale":
         facts = _facts(_signed(now=900.0))
     elif case == "forged principal":
-        admin = ForwardSigner(SECRET, "a").headers("b", _facts({}), TOKEN)[FORWARDED_FOR]
+        admin = forward_headers(NodeSigner(SECRET, "a"), "b", _facts({}), TOKEN)[FORWARDED_FOR]
         facts = _facts({**headers, FORWARDED_FOR: admin})
     elif case == "no secret":  # a client that knows the scheme but not the secret
         other = cluster_secret(load_private_key(generate_rsa_keypair().private_pem))
-        facts = _facts(ForwardSigner(other, "a", clock=lambda: 1000.0).headers("b", _facts({}), USER))
+        facts = _facts(forward_headers(NodeSigner(other, "a", clock=lambda: 1000.0), "b", _facts({}), USER))
     elif case == "garbled":
         facts = _facts({**headers, FORWARDED_SIGNATURE: "soon.abc"})
+    elif case == "a node's own call":  # signed, but on behalf of no caller
+        own = NodeSigner(SECRET, "a", clock=lambda: 1000.0).headers(
+            "b", "POST", "/a/kernels/k/interrupt", "x=1", b"", NODE_SUBJECT
+        )
+        facts = _facts(own)
     with pytest.raises(NotAuthenticatedError):
-        verifier.verify(facts)
+        await auth.authenticate(facts)
 
 
 async def test_the_authenticator_judges_any_forwarding_header_as_forwarded_only() -> None:
     inner = Inner()
-    auth = ForwardedAuthenticator(inner, ForwardSigner(SECRET, "b", clock=lambda: 1010.0))
+    auth = ForwardedAuthenticator(inner, NodeSigner(SECRET, "b", clock=lambda: 1010.0))
     assert await auth.authenticate(_facts(_signed())) == USER
     with pytest.raises(NotAuthenticatedError):
         await auth.authenticate(_facts({FORWARDED_FOR: _signed()[FORWARDED_FOR]}))
