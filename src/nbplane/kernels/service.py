@@ -351,19 +351,26 @@ class KernelService:
         await self.get(scope, kernel_id)
         await self.stop(kernel_id, reason="the kernel was shut down on request")
 
+    async def _here(self, scope: Scope, kernel_id: str) -> KernelView:
+        """`get`, for acting on the kernel: a kernel whose node's lease ran out cannot be acted on (404, why)."""
+        view = await self.get(scope, kernel_id)
+        if view.activity.execution_state is ExecutionState.UNKNOWN:
+            raise NotFoundError(f"Kernel {kernel_id} cannot be reached: {view.activity.reason}.")
+        return view
+
     async def interrupt(self, scope: Scope, kernel_id: str) -> None:
-        await self.get(scope, kernel_id)
+        await self._here(scope, kernel_id)
         await self._backend.interrupt(kernel_id)
 
     async def restart(self, scope: Scope, kernel_id: str) -> KernelView:
         """Restart in place: same id, fresh namespace. BackendError if it does not come back."""
-        await self.get(scope, kernel_id)
+        await self._here(scope, kernel_id)
         await self._backend.restart(kernel_id)
         return await self.get(scope, kernel_id)
 
     async def attach(self, scope: Scope, kernel_id: str, client_id: str) -> KernelAttachment:
         """Attach a websocket client to a kernel of this workspace (NotFoundError otherwise)."""
-        await self.get(scope, kernel_id)
+        await self._here(scope, kernel_id)
         return await self._backend.attach(kernel_id, client_id or str(uuid.uuid4()))
 
     async def cull(self, kernel_id: str, reason: str) -> None:

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from nbplane.bootstrap import ensure_bootstrap
+from nbplane.errors import NotFoundError
 from nbplane.kernels.fake import FakeKernelBackend
 from nbplane.kernels.service import KernelService
 from nbplane.nodes import NodeRegistry, NodeTiming, PlacementKind
@@ -83,6 +86,9 @@ async def test_a_lost_node_goes_unknown_then_dead_and_its_sessions_revive(tmp_pa
         assert view.activity.reason is not None and "stopped renewing its lease" in view.activity.reason
         seen = await b.sessions.get(scope, created.session.id)
         assert seen.execution_state == "unknown" and "stopped renewing its lease" in (seen.lifecycle_details or "")
+        for act in (b.kernels.interrupt(scope, kernel_id), b.kernels.attach(scope, kernel_id, "c")):
+            with pytest.raises(NotFoundError, match="cannot be reached: the nbplane server"):
+                await act
         assert await b.registry.sweep(b.kernels) == {}  # within the grace period nobody declares it dead
         again = await b.sessions.create(scope, CreateSessionRequest(path="x.ipynb"), created_by="u")
         assert again.session.kernel_id == kernel_id  # and nobody replaces it
