@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -174,7 +175,19 @@ async def test_two_servers_one_service(nodes: tuple[Server, Server]) -> None:
     ran = await socket.execute("import os; print(os.getpid())")
     assert int(ran.stdout.strip()) in b_pids
     await socket.close()
-    client_b.delete_session(b.instance_id, b.workspace_key, created.id)
+
+    # A comes back on its data dir: the kernel it lost is no longer its own, so it adopts nothing, and it
+    # answers for the session with B's kernel (asking B for its state)
+    (a.data_dir / "server.json").unlink(missing_ok=True)
+    a_again = start_server(a.data_dir, a.database_url, env=NODE_ENV)
+    try:
+        assert not re.search(r"[1-9]\d* re-adopted", a_again.log.read_text())
+        assert not a_again.kernel_processes()
+        seen_by_a = a_again.sdk().get_session(a_again.instance_id, a_again.workspace_key, created.id).data
+        assert (seen_by_a.kernel.id, seen_by_a.kernel.execution_state) == (revived.kernel.id, "idle")
+        client_b.delete_session(b.instance_id, b.workspace_key, created.id)
+    finally:
+        stop_server(a_again)
 
 
 def test_sdk_config_of_one_node_works_on_the_other(nodes: tuple[Server, Server]) -> None:
