@@ -72,6 +72,11 @@ class _Server(uvicorn.Server):
     help="How local kernels are isolated: none, user (a uid per workspace; root only), sandbox (bubblewrap), "
     "or auto (default): sandbox or user when root, else none.",
 )
+@click.option(
+    "--node-address",
+    default=None,
+    help="The https URL other nbplane servers on the same database reach this one at (default: its endpoint).",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -85,6 +90,7 @@ def serve(
     rate_limit_burst: int | None,
     kernels_on_stop: str | None,
     kernel_isolation: str | None,
+    node_address: str | None,
 ) -> None:
     """Run the server over HTTPS (a local CA and certificate are made in the data dir if none is given).
 
@@ -105,7 +111,10 @@ def serve(
         rate_limit_burst=rate_limit_burst,
         kernels_on_stop=kernels_on_stop,
         kernel_isolation=kernel_isolation,
+        node_address=node_address,
     )
+    if settings.node_address is not None and not settings.node_address.startswith("https://"):
+        raise click.UsageError(f"--node-address must be an https:// URL, not {settings.node_address}.")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together.")
     if settings.insecure_no_auth and not _is_loopback(settings.host):
