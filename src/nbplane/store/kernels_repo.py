@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -207,3 +207,13 @@ async def no_longer_running_here(db: AsyncSession, node_id: str, kernel_ids: Seq
         or_(KernelRow.status != KernelStatus.RUNNING.value, KernelRow.node_id != node_id),
     )
     return list((await db.scalars(query)).all())
+
+
+async def running_count_by_node(db: AsyncSession) -> dict[str | None, int]:
+    """How many kernels each node is recorded as running."""
+    query = (
+        select(KernelRow.node_id, func.count())
+        .where(KernelRow.status == KernelStatus.RUNNING.value)
+        .group_by(KernelRow.node_id)
+    )
+    return {node: int(count) for node, count in (await db.execute(query)).all()}

@@ -63,3 +63,8 @@ async def expired_before(db: AsyncSession, cutoff: datetime, *, exclude: str) ->
     """Nodes (other than `exclude`) whose lease ended before `cutoff`."""
     query = select(NodeRow).where(NodeRow.lease_expires < cutoff, NodeRow.id != exclude)
     return [_stored(row) for row in (await db.scalars(query)).all()]
+
+
+async def list_all(db: AsyncSession) -> list[StoredNode]:
+    """Every node ever registered, most recently started first."""
+    return [_stored(row) for row in (await db.scalars(select(NodeRow).order_by(NodeRow.started.desc()))).all()]
