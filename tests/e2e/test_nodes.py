@@ -27,9 +27,9 @@ from tests.e2e.wsclient import V1, KernelSocket, new_session_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-# Short leases so the test sees a node go; generous against a loaded machine (a beat each second, a lease
-# of eight): A must not look gone while it runs.
-NODE_ENV = {"NBPLANE_NODE_LEASE": "8", "NBPLANE_NODE_HEARTBEAT": "1", "NBPLANE_NODE_DEAD_AFTER": "8"}
+# Short leases so the test sees a node go, yet generous against a loaded machine (a beat each second, a lease
+# of fifteen): A must not look gone while it runs. The grace period is long enough to be seen by polling.
+NODE_ENV = {"NBPLANE_NODE_LEASE": "15", "NBPLANE_NODE_HEARTBEAT": "1", "NBPLANE_NODE_DEAD_AFTER": "10"}
 
 
 def second_node_data_dir(first: Server, data_dir: Path) -> Path:
