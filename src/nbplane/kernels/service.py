@@ -253,13 +253,18 @@ class KernelService:
 
     async def is_gone(self, scope: Scope, kernel_id: str) -> bool:
         """True when no node runs the kernel any more. A kernel another node records as running is that
-        node's to manage; this node cannot see its process and must not replace it."""
+        node's to manage: this node replaces it only when that node reports it dead (a node whose lease ran
+        out has its kernels recorded dead by the node sweep)."""
         if await self._backend.is_alive(kernel_id):
             return False
         kernel = await self.find(scope, kernel_id)
         if kernel is None or kernel.status is not KernelStatus.RUNNING:
             return True
-        return kernel.node_id in (self._node_id, None)
+        if kernel.node_id in (self._node_id, None):
+            return True
+        # Another node's kernel is gone only when that node says so (it died there: restarts exhausted).
+        remote = await self.remote_activity({kernel_id: kernel.node_id})
+        return kernel_id in remote and remote[kernel_id].execution_state is ExecutionState.DEAD
 
     # ---- lifecycle ---------------------------------------------------------------------------
 

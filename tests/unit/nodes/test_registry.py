@@ -4,6 +4,7 @@ comes back lets go of the kernels it lost."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +13,13 @@ import pytest
 
 from nbplane.bootstrap import ensure_bootstrap
 from nbplane.errors import NotFoundError
+from nbplane.kernels.base import ExecutionState, KernelActivity
 from nbplane.kernels.fake import FakeKernelBackend
 from nbplane.kernels.service import KernelService
-from nbplane.nodes import NodeRegistry, NodeTiming, PlacementKind
+from nbplane.nodes import NodeInfo, NodeRegistry, NodeTiming, PlacementKind
+from nbplane.nodes.models import PeerStates
 from nbplane.scope import Scope
-from nbplane.sessions.models import CreateSessionRequest
+from nbplane.sessions.models import CreateSessionRequest, ListSessionsQuery
 from nbplane.sessions.service import SessionService
 from nbplane.store.db import Database
 from nbplane.store.tables import KernelStatus
@@ -43,10 +46,12 @@ class Node:
     backend: FakeKernelBackend
 
 
-def _node(db: Database, tmp_path: Path, name: str, clock: Clock) -> Node:
+def _node(db: Database, tmp_path: Path, name: str, clock: Clock, peers: PeerStates | None = None) -> Node:
     registry = NodeRegistry(db, name, f"https://{name}.example:8443", TIMING, clock=clock)
     backend = FakeKernelBackend()
-    kernels = KernelService(db, backend, workspace_dir=lambda s: tmp_path / name, node_id=name, nodes=registry)
+    kernels = KernelService(
+        db, backend, workspace_dir=lambda s: tmp_path / name, node_id=name, nodes=registry, peers=peers
+    )
     return Node(registry, kernels, SessionService(db, kernels), backend)
 
 
@@ -149,5 +154,50 @@ async def test_a_node_keeps_its_own_kernels_while_it_beats(tmp_path: Path, datab
         assert await a.backend.is_alive(created.session.kernel_id)
         await a.registry.run_once(a.kernels)
         assert not await a.backend.is_alive(created.session.kernel_id)
+    finally:
+        await db.dispose()
+
+
+class Peers:
+    """Asks the other nodes' kernel services directly, as the node-only route would."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, KernelService] = {}
+
+    async def kernel_states(self, node: NodeInfo, kernel_ids: Sequence[str]) -> dict[str, KernelActivity]:
+        return await self.nodes[node.id].local_activity(list(kernel_ids))
+
+
+async def test_any_node_reports_the_owners_live_state_and_revives_what_the_owner_reports_dead(
+    tmp_path: Path, database_url: str
+) -> None:
+    db = Database(database_url)
+    await db.migrate()
+    clock = Clock()
+    peers = Peers()
+    try:
+        info = await ensure_bootstrap(tmp_path / "data", db)
+        scope = Scope(info.instance_id, info.workspace_key)
+        a, b = (_node(db, tmp_path, name, clock, peers) for name in ("a", "b"))
+        for node in (a, b):
+            await node.registry.register()
+            peers.nodes[node.registry.node_id] = node.kernels
+        created = await a.sessions.create(scope, CreateSessionRequest(path="z.ipynb"), created_by="u")
+        kernel_id = created.session.kernel_id
+        assert kernel_id is not None
+        seen = await b.sessions.get(scope, created.session.id)
+        assert (seen.execution_state, seen.kernel.connections if seen.kernel else None) == ("idle", 0)
+        page = await b.sessions.list(scope, ListSessionsQuery())
+        assert [v.execution_state for v in page.items] == ["idle"]
+        assert [str(v.activity.execution_state) for v in await b.kernels.list(scope)] == ["idle"]
+
+        # the kernel dies on A for good (A keeps tracking it): B shows it dead and a create through B revives
+        a.backend.set_activity(kernel_id, execution_state=ExecutionState.DEAD, reason="restarts exhausted")
+        assert (await b.sessions.get(scope, created.session.id)).execution_state == "dead"
+        revived = await b.sessions.create(scope, CreateSessionRequest(path="z.ipynb"), created_by="u")
+        assert revived.session.id == created.session.id and revived.session.kernel_id != kernel_id
+        assert revived.session.kernel_id is not None and await b.backend.is_alive(revived.session.kernel_id)
+        await a.registry.run_once(a.kernels)  # A lets go of the dead kernel it still tracked
+        assert kernel_id not in await a.backend.kernel_ids()
     finally:
         await db.dispose()
