@@ -93,6 +93,9 @@ class KernelService:
         self._identity_base = identity_base
         self._pool = KernelPool(pool_size if backend.supports_pool else 0, pool_max_total)
         self._fillers: dict[PoolKey, asyncio.Task[None]] = {}
+        self._handing_out: set[str] = set()
+        if pool_size and not backend.supports_pool:
+            log.warning("the %s kernel backend keeps no warm pool; kernel_pool_size is ignored", backend.runtime)
         backend.record_listener = self._record_changed
         self._db = db
         self._backend = backend
@@ -255,25 +258,31 @@ class KernelService:
             return None
         self._pool.touch(key)
         while (kernel_id := self._pool.take(key)) is not None:
+            self._handing_out.add(kernel_id)  # neither pooled nor anyone's yet: the culler leaves it alone
             try:
                 record = await self._backend.hand_out(kernel_id, request.env)
+                if record is None:
+                    self._pool.put_back(key, kernel_id)
+                    return None
+                async with self._db.write() as db:
+                    claimed = await kernels_repo.claim_pooled(
+                        db,
+                        kernel_id,
+                        created_by=created_by,
+                        details=record.details,
+                        connection_info=record.connection_info,
+                        pid=record.pid,
+                    )
             except BackendError as exc:
                 log.warning("pooled kernel %s cannot be handed out: %s", kernel_id, exc.message)
                 await self._end(kernel_id, KernelStatus.DEAD, f"the pooled kernel died while it waited: {exc.message}")
                 continue
-            if record is None:
-                self._pool.put_back(key, kernel_id)
-                return None
-            async with self._db.write() as db:
-                claimed = await kernels_repo.claim_pooled(
-                    db,
-                    kernel_id,
-                    created_by=created_by,
-                    details=record.details,
-                    connection_info=record.connection_info,
-                    pid=record.pid,
-                )
-            if not claimed:  # its row went (the workspace was deleted meanwhile)
+            except BaseException:  # cancelled mid-way: in no known state, so it goes
+                await self._end(kernel_id, KernelStatus.STOPPED, "the start that took it from the pool was cancelled")
+                raise
+            finally:
+                self._handing_out.discard(kernel_id)
+            if not claimed:  # its row went (the workspace was deleted) or was ended meanwhile
                 await self._backend.shutdown(kernel_id, now=True)
                 continue
             return await self._fresh_view(record)
@@ -409,7 +418,7 @@ class KernelService:
 
     async def user_kernel_ids(self) -> list[str]:
         """The kernels this node runs for users: every kernel but the pooled ones."""
-        pooled = self._pool.ids()
+        pooled = self._pool.ids() | self._handing_out
         return [k for k in await self._backend.kernel_ids() if k not in pooled]
 
     async def running_activity(self) -> dict[str, KernelActivity]:
