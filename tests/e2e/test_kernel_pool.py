@@ -162,3 +162,40 @@ def test_pooled_kernels_never_cross_workspaces(server: Server) -> None:
     _, refill_pid = _pooled(server, other, besides=frozenset({theirs}))
     workspaces.delete_workspace(server.instance_id, other)  # its pool goes with it
     _wait_gone(refill_pid)
+
+
+def test_restarts_keep_user_kernels_and_never_take_over_a_pool(tmp_path: Path) -> None:
+    """A SIGTERM in the keep mode keeps the session's kernel and stops the pool; after a crash (kill -9) the next
+    server stops the old pool's kernels as orphans; the re-adopted session kernel is the same either way."""
+    data_dir = tmp_path / "data"
+    pool = {"NBPLANE_KERNEL_POOL_SIZE": "1", "NBPLANE_KERNELS_ON_STOP": "keep"}
+    first = start_server(data_dir, env=pool)
+    try:
+        kept = _create(first, first.workspace_key, "restart/a.ipynb")
+        pooled, pooled_pid = _pooled(first, first.workspace_key)
+    finally:
+        stop_server(first)  # SIGTERM, keep mode
+    _wait_gone(pooled_pid)
+    rows = {kid: status for kid, status, _, _ in _rows(first)}
+    assert rows[kept] == "running" and rows[pooled] == "stopped"
+
+    second = start_server(data_dir, env=pool)
+    try:
+        assert _create(second, second.workspace_key, "restart/a.ipynb") == kept  # re-adopted, not replaced
+        assert _run(second, second.workspace_key, kept, "print('still here')").strip() == "still here"
+        assert not any(status == "pooled" for _, status, _, _ in _rows(second))  # no pool before a start
+        fresh = _create(second, second.workspace_key, "restart/b.ipynb")  # a start: the pool comes back
+        left, left_pid = _pooled(second, second.workspace_key)
+    finally:
+        second.process.kill()  # a crash: nothing is stopped
+        second.process.wait()
+    assert psutil.pid_exists(left_pid)
+
+    third = start_server(data_dir)  # stop mode: this test leaves nothing behind
+    try:
+        _wait_gone(left_pid)  # the crashed server's pooled kernel was an orphan to this one
+        rows = {kid: status for kid, status, _, _ in _rows(third)}
+        assert rows[left] == "stopped" and rows[kept] == "running" and rows[fresh] == "running"
+        assert _listed(third, third.workspace_key) == {kept, fresh}
+    finally:
+        stop_server(third)
