@@ -83,6 +83,14 @@ def _wait_gone(pid: int) -> None:
     raise AssertionError(f"process {pid} is still running")
 
 
+def _uid(server: Server, kernel_id: str) -> int:
+    """The uid the kernel's ipykernel process runs as (the workspace's own under kernel isolation)."""
+    for proc in server.kernel_processes():
+        if any(f"kernel-{kernel_id}.json" in part for part in proc.cmdline()):
+            return int(proc.uids().real)
+    raise AssertionError(f"no process for kernel {kernel_id}")
+
+
 _TOKENS: dict[str, str] = {}
 
 
@@ -126,6 +134,7 @@ def test_a_session_gets_the_pooled_kernel_and_the_pool_refills(server: Server) -
     session_name, cwd = _run(server, key, second, WHERE).strip().split("|")
     assert session_name == "pool/second.ipynb"  # the session's name reached the warm kernel
     assert Path(cwd) == server.data_dir / "workspaces" / server.instance_id / key
+    assert _uid(server, second) == _uid(server, first)  # the workspace's user, as a cold start's
 
     refill, _ = _pooled(server, key, besides=frozenset({pooled}))
     assert refill not in (first, second)
@@ -148,8 +157,9 @@ def test_pooled_kernels_never_cross_workspaces(server: Server) -> None:
     workspaces = WorkspaceClient(config, service_endpoint=server.endpoint, retry_strategy=NO_RETRY)
     other = workspaces.create_workspace(server.instance_id, CreateWorkspaceDetails(display_name="pool-2")).data.key
     _pooled(server, server.workspace_key)  # the first workspace has its pool (from the tests above)
-    _create(server, other, "elsewhere/first.ipynb")
+    cold = _create(server, other, "elsewhere/first.ipynb")
     theirs, _ = _pooled(server, other)
+    assert _uid(server, theirs) == _uid(server, cold)
     mine = {kid for kid, status, k, _ in _rows(server) if status == "pooled" and k == server.workspace_key}
     assert theirs not in mine
 
@@ -158,6 +168,9 @@ def test_pooled_kernels_never_cross_workspaces(server: Server) -> None:
     _, cwd = _run(server, other, got, WHERE).strip().split("|")
     assert Path(cwd) == server.data_dir / "workspaces" / server.instance_id / other
     assert got not in _listed(server, server.workspace_key)
+    [first_workspace_kernel, *_] = _listed(server, server.workspace_key)
+    if _uid(server, first_workspace_kernel) != os.getuid():  # kernels run as per-workspace users
+        assert _uid(server, got) != _uid(server, first_workspace_kernel)
 
     _, refill_pid = _pooled(server, other, besides=frozenset({theirs}))
     workspaces.delete_workspace(server.instance_id, other)  # its pool goes with it
