@@ -168,6 +168,8 @@ async def build_services(
         identity_base=settings.kernel_uid_base if switches_user else None,
         nodes=nodes,
         peers=peers,
+        pool_size=settings.kernel_pool_size,
+        pool_max_total=settings.kernel_pool_max_kernels,
     )
     sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
     policy = CullPolicy(
