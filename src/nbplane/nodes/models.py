@@ -42,7 +42,7 @@ def lost_reason(node: NodeInfo, dead_after: timedelta) -> str:
     dead_at = (node.lease_expires + dead_after).isoformat(timespec="seconds")
     return (
         f"the nbplane server that runs the kernel ({node.describe()}) stopped renewing its lease at {when}; "
-        f"the kernel's state is unknown, and it is recorded dead at {dead_at} unless that server comes back"
+        f"the kernel is recorded dead at {dead_at} unless that server comes back"
     )
 
 
