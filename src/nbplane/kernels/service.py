@@ -234,6 +234,8 @@ class KernelService:
         row = await self.find(scope, kernel_id)
         if row is None or row.status is not KernelStatus.RUNNING or row.node_id in (self._node_id, None):
             return None
+        if row.runtime is not None and row.runtime not in kernels_repo.NODE_BOUND_RUNTIMES:
+            return None  # a gateway kernel is reached from any node, never through another one
         placement = (await self._placements([row])).get(row.node_id)
         return placement.node if placement is not None and placement.kind is PlacementKind.REMOTE else None
 
