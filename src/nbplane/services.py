@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,14 +18,17 @@ from nbplane.auth.authenticator import (
 from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.auth.session_tokens import SessionTokenIssuer
 from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
+from nbplane.clusters import ClusterService
 from nbplane.contents import ContentLimits, ContentService, LocalContentStorage
 from nbplane.files import write_private
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
 from nbplane.kernels.culling import Culler, CullPolicy
+from nbplane.kernels.gateway import GatewayKernelBackend
 from nbplane.kernels.isolation import Isolation, resolve_isolation
 from nbplane.kernels.local import LocalKernelBackend
 from nbplane.kernels.service import KernelService
+from nbplane.kernels.targets import BackendResolver, ComputeTarget
 from nbplane.layout import DataLayout
 from nbplane.scope import Scope
 from nbplane.sessions.service import SessionService
@@ -52,6 +56,7 @@ class Services:
     cull_policy: CullPolicy
     culler: Culler
     workspaces: WorkspaceService
+    clusters: ClusterService
     workspace_objects: WorkspaceObjectService
     zip_transfers: ZipTransfers
     isolation: Isolation
@@ -92,6 +97,27 @@ def build_authenticator(settings: Settings, db: Database) -> Authenticator:
         limiter = TokenBucketLimiter(settings.rate_limit_per_second, max(1, settings.rate_limit_burst))
         authenticator = RateLimitedAuthenticator(authenticator, limiter)
     return authenticator
+
+
+def gateway_backends(settings: Settings) -> Callable[[ComputeTarget], KernelBackend]:
+    """How a gateway cluster's backend is made (the resolver makes one per cluster, on first use)."""
+
+    def make(target: ComputeTarget) -> KernelBackend:
+        assert target.gateway is not None
+        return GatewayKernelBackend(
+            target.gateway,
+            cluster_key=target.cluster_key,
+            default_kernel_name=settings.default_kernel_name,
+            request_timeout=settings.gateway_request_timeout,
+            connect_timeout=settings.gateway_connect_timeout,
+            start_timeout=settings.kernel_start_timeout,
+            adopt_timeout=settings.kernel_adopt_timeout,
+            retries=settings.gateway_retries,
+            replay_max_messages=settings.kernel_replay_max_messages,
+            replay_max_bytes=settings.kernel_replay_max_bytes,
+        )
+
+    return make
 
 
 def node_id(layout: DataLayout) -> str:
@@ -136,6 +162,7 @@ async def build_services(
         workspace_dir=layout.workspace_dir,
         node_id=node_id(layout),
         identity_base=settings.kernel_uid_base if switches_user else None,
+        resolver=BackendResolver(backend, gateway_backends(settings)),
     )
     sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
     policy = CullPolicy(
@@ -159,6 +186,7 @@ async def build_services(
         cull_policy=policy,
         culler=Culler(kernels, policy),
         workspaces=WorkspaceService(db, layout, runtime_teardown(sessions, kernels)),
+        clusters=ClusterService(db, kernels),
         workspace_objects=WorkspaceObjectService(contents, tree_limits(settings)),
         zip_transfers=ZipTransfers(contents, layout.staging, tree_limits(settings)),
         isolation=isolation,

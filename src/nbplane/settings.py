@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     kernel_isolation: Literal["auto", "none", "user", "sandbox"] = "auto"
     """How local kernels are kept from the server's files and each other (see nbplane.kernels.isolation)."""
     kernel_uid_base: int = Field(200_000, ge=1000)  # workspaces' kernel uids are allocated from here up
+    # Gateway clusters (Jupyter Kernel/Enterprise Gateway): seconds per request and per connect, and how
+    # many tries a request gets (with exponential backoff) before the gateway counts as unreachable.
+    gateway_request_timeout: float = Field(30.0, gt=0)
+    gateway_connect_timeout: float = Field(10.0, gt=0)
+    gateway_retries: int = Field(3, ge=1, le=10)
     kernels_on_stop: Literal["auto", "keep", "stop"] = "auto"
     """What a clean stop does with the kernels: keep them running for the next start, stop them, or (auto)
     keep them on SIGTERM (a service manager, a rolling restart) and stop them on SIGINT (Ctrl-C)."""

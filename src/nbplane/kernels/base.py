@@ -82,6 +82,7 @@ class ExecutionState(StrEnum):
     RESTARTING = "restarting"
     AUTORESTARTING = "autorestarting"
     DEAD = "dead"
+    UNKNOWN = "unknown"  # a remote kernel whose gateway does not answer; it may still run there
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,9 @@ class KernelBackend(ABC):
 
     runtime: str
     """The `KernelRecord.runtime` this backend writes and adopts."""
+    shared_runtime: bool = False
+    """Whether every node reaches this backend's kernels (a gateway's), so that any node may adopt one a
+    peer started; local processes are their node's own."""
     default_kernel_name: str
 
     @abstractmethod
