@@ -84,9 +84,16 @@ def _page_time(value: str) -> datetime:
 
 
 class ClusterService:
-    def __init__(self, db: Database, kernels: KernelService) -> None:
+    def __init__(self, db: Database, kernels: KernelService | None) -> None:
+        """`kernels` None: operator commands, which make and list clusters but run no kernels."""
         self._db = db
-        self._kernels = kernels
+        self._kernels_service = kernels
+
+    @property
+    def _kernels(self) -> KernelService:
+        if self._kernels_service is None:
+            raise RuntimeError("this ClusterService runs no kernels")
+        return self._kernels_service
 
     # ---- reads -------------------------------------------------------------------------------
 
