@@ -7,6 +7,7 @@ out, so it cannot live in nbplane's venv: it runs from its own, named by NBPLANE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 EG_ENV = "NBPLANE_TEST_ENTERPRISE_GATEWAY"
 EG_MISSING = (
@@ -43,6 +45,15 @@ class RunningGateway:
         response = httpx.get(f"{self.url}/api/kernels", headers=self.headers, timeout=30)
         response.raise_for_status()
         return list(response.json())
+
+    def crash(self) -> None:
+        """SIGKILL the gateway, and its kernels with it (nothing of a test may outlive it)."""
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.kill()
+        self.process.wait(30)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
     def stop(self) -> None:
         if self.process.poll() is None:

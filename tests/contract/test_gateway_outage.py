@@ -4,7 +4,6 @@ that comes back without them makes them `dead`. Against a real `jupyter kernelga
 from __future__ import annotations
 
 import asyncio
-import signal
 import uuid
 from pathlib import Path
 
@@ -35,8 +34,7 @@ async def test_an_outage_is_unknown_then_a_lost_kernel_is_dead(tmp_path: Path) -
     try:
         kernel_id = str(uuid.uuid4())
         await backend.start(LaunchRequest(kernel_id, "python3", str(tmp_path)))
-        gateway.process.send_signal(signal.SIGKILL)
-        gateway.process.wait(30)
+        gateway.crash()
         reason = await _wait_for(backend, kernel_id, ExecutionState.UNKNOWN)
         assert reason and "gateway" in reason
         assert await backend.is_alive(kernel_id)  # it may still run there: not dead yet

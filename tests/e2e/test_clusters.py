@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from aidp_python_client.aidataplatform_dp import ClusterClient, NotebookClient
 from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails, StopClusterDetails
 
-from tests.e2e.conftest import Server, cli_json, workspace_token
+from tests.e2e.conftest import Server, cli_json, start_server, stop_server, workspace_token
 from tests.e2e.test_auth import _second_tenant
 from tests.e2e.wsclient import KernelSocket
 from tests.gateways import EG_MISSING, RunningGateway, executable, start_gateway
@@ -180,3 +181,53 @@ def test_a_session_on_a_gateway_cluster_runs_there(server: Server, gateway: Runn
     finally:
         client.delete_session(instance, ws, session.id)
     assert {k["id"] for k in gateway.kernels()} == before  # shut down on the gateway
+
+
+def test_gateway_kernels_are_readopted_after_a_restart_and_an_outage_is_unknown(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    if executable("kernelgateway") is None:
+        pytest.skip("jupyter-kernel-gateway is not installed")
+    gateway = start_gateway("kernelgateway", tmp_path_factory.mktemp("kg-restart"))
+    data_dir = tmp_path_factory.mktemp("restart") / "data"
+    keep = {"NBPLANE_KERNELS_ON_STOP": "keep", "NBPLANE_GATEWAY_RETRIES": "2", "NBPLANE_GATEWAY_CONNECT_TIMEOUT": "2"}
+    server = start_server(data_dir, env=keep)
+    try:
+        key = _make_cluster(server, "kg", "--gateway-url", gateway.url, "--gateway-token", gateway.token)
+        client = server.sdk(retry_strategy=NO_RETRY)
+        instance, ws = server.instance_id, server.workspace_key
+        session = client.create_session(instance, ws, CreateSessionDetails(path="kept.ipynb", cluster_id=key)).data
+        asyncio.run(_run_through_nbplane(server, session.kernel.id, "x = 41"))
+        stop_server(server)
+        assert len(gateway.kernels()) == 1  # let go of, not shut down
+
+        server = start_server(data_dir, env=keep)
+        client = server.sdk(retry_strategy=NO_RETRY)
+        again = client.get_session(instance, ws, session.id).data
+        assert again.kernel.id == session.kernel.id and again.kernel.execution_state == "idle"
+        assert asyncio.run(_run_through_nbplane(server, session.kernel.id, "print(x + 1)")).strip() == "42"
+
+        gateway.crash()
+        with _notebook_http(server) as http:
+            for _ in range(600):  # generous: a loaded machine
+                model = http.get(f"/api/kernels/{session.kernel.id}")
+                assert model.status_code == 200, model.text  # never a 5xx
+                if model.json()["execution_state"] == "unknown":
+                    break
+                time.sleep(0.2)
+            assert model.json()["execution_state"] == "unknown"
+            assert http.get("/api/kernels").status_code == 200
+        listed = client.list_sessions(instance, ws).data.items
+        assert [s.kernel.execution_state for s in listed if s.id == session.id] == ["unknown"]
+    finally:
+        stop_server(server)
+        gateway.stop()
+
+
+def _notebook_http(server: Server) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.endpoint + server.notebook_path,
+        verify=ssl.create_default_context(cafile=server.ca_bundle),
+        headers={"Authorization": f"token {workspace_token(server)}"},
+        timeout=60,
+    )
