@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from time import monotonic
 
 from nbplane.errors import AlreadyExistsError, BackendError, InvalidInputError, NbplaneError, NotFoundError
 from nbplane.kernels.base import (
@@ -43,6 +44,9 @@ ENV_PREFIX = "KERNEL_"
 and `KERNEL_WORKING_DIR` (a path on the caller's machine), are ignored."""
 
 WorkspaceDir = Callable[[Scope], Path]
+
+_RETRY_UNREACHABLE = 30.0
+"""Seconds before this node tries again to reach a shared (gateway) kernel that did not answer."""
 
 
 def kernel_env(requested: Mapping[str, object] | None) -> dict[str, str]:
@@ -93,6 +97,7 @@ class KernelService:
         self._backend = backend
         self._resolver = resolver or BackendResolver(backend)
         self._owners: dict[str, KernelBackend] = {}  # kernel id -> the backend that runs it, when not local
+        self._unreachable: dict[str, float] = {}  # shared kernels that did not answer -> when (monotonic)
         self._workspace_dir = workspace_dir
         self._node_id = node_id
         self._clock = clock
@@ -202,6 +207,9 @@ class KernelService:
         node reaches it; True when this node now tracks it."""
         if kernel.id in self._owners or kernel.runtime in (None, self._backend.runtime) or kernel.details is None:
             return False
+        tried = self._unreachable.get(kernel.id)
+        if tried is not None and monotonic() - tried < _RETRY_UNREACHABLE:
+            return False  # reads stay fast while a gateway is down
         try:
             target = await self.target(Scope(kernel.instance_id, kernel.workspace_key), kernel.cluster_key)
             backend = self._backend_for(target)
@@ -219,6 +227,11 @@ class KernelService:
         outcome = await backend.adopt(record, last_activity=kernel.last_activity)
         if outcome.alive:
             self._owners[kernel.id] = backend
+            self._unreachable.pop(kernel.id, None)
+        else:
+            if len(self._unreachable) > 10_000:
+                self._unreachable.clear()
+            self._unreachable[kernel.id] = monotonic()
         return outcome.alive
 
     async def list(self, scope: Scope) -> list[KernelView]:
