@@ -131,7 +131,12 @@ class KernelService:
         available ones. Without a scope, the local backend's."""
         backend = self._backend if scope is None else self._backend_for(await self.target(scope, cluster_key))
         name = name or backend.default_kernel_name
-        specs = await backend.kernelspecs()
+        try:
+            specs = await backend.kernelspecs()
+        except BackendError:
+            if backend is self._backend:
+                raise
+            return name  # a gateway that does not answer now: the start says so (a FAILED session), not a 5xx
         if name not in specs:
             available = ", ".join(sorted(specs)) or "none"
             raise InvalidInputError(f"No such kernel '{name}'. Available kernels: {available}.")

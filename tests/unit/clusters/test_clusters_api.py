@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from nbplane.clusters import GatewayDetails
 from nbplane.store.tables import KernelRow, SessionRow
 from tests.unit.conftest import InProcess
 
@@ -162,3 +163,21 @@ async def test_cluster_operations_nbplane_does_not_serve_say_so(inproc: InProces
         response = await inproc.client.request(method, f"{_clusters(inproc)}/{tail}")
         assert response.status_code == 404, (tail, response.text)
         assert response.json()["message"].startswith(f"nbplane does not serve {op} of the Cluster API"), tail
+
+
+async def test_an_unreachable_gateway_fails_the_session_not_the_request(inproc: InProcess) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gateway = GatewayDetails(f"http://127.0.0.1:{port}", "token")
+    cluster = await inproc.services.clusters.provision(inproc.instance_id, inproc.workspace_key, "gw", gateway=gateway)
+    made = await inproc.client.post(inproc.sessions_url, json={"path": "g.ipynb", "cluster_id": cluster.key})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["lifecycleState"] == "FAILED" and "unreachable" in body["lifecycleDetails"]
+    specs = await inproc.client.get(f"{inproc.api_url}/kernelspecs")
+    assert specs.status_code == 200 and "python3" in specs.json()["kernelspecs"]  # the default cluster's
+    assert (await inproc.client.get(_clusters(inproc))).status_code == 200
+    assert (await inproc.client.get(inproc.sessions_url)).status_code == 200
