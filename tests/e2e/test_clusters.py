@@ -16,7 +16,7 @@ import oci
 import psutil
 import pytest
 from aidp_python_client.aidataplatform_dp import ClusterClient, NotebookClient
-from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails, StopClusterDetails
+from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails, StartClusterDetails, StopClusterDetails
 
 from tests.e2e.conftest import Server, cli_json, start_server, stop_server, workspace_token
 from tests.e2e.test_auth import _second_tenant
@@ -178,6 +178,18 @@ def test_a_session_on_a_gateway_cluster_runs_there(server: Server, gateway: Runn
             assert model.status_code == 200 and model.json()["execution_state"] == "idle"
             specs = http.get("/api/kernelspecs").json()
             assert "python3" in specs["kernelspecs"]
+
+        clusters = _clusters(server)
+        assert clusters.stop_cluster(instance, ws, key, StopClusterDetails()).data.state == "STOPPED"
+        assert {k["id"] for k in gateway.kernels()} == before  # the cluster's kernels are shut down there
+        stopped = client.get_session(instance, ws, session.id).data
+        assert stopped.kernel.execution_state == "dead" and stopped.lifecycle_state == "ACTIVE"
+        clusters.start_cluster(instance, ws, key, StartClusterDetails())
+        revived = client.create_session(
+            instance, ws, CreateSessionDetails(path=f"{gateway.kind}.ipynb", cluster_id=key)
+        ).data
+        assert revived.id == session.id and revived.kernel.id != session.kernel.id
+        assert len({k["id"] for k in gateway.kernels()} - before) == 1  # revived on the gateway
     finally:
         client.delete_session(instance, ws, session.id)
     assert {k["id"] for k in gateway.kernels()} == before  # shut down on the gateway
