@@ -72,7 +72,9 @@ async def test_a_gateway_kernel_started_on_one_node_is_reached_from_another(
         kernel_id = made.session.kernel_id
         assert kernel_id is not None and made.session.cluster_id == cluster.key
 
-        view = await b.kernels.get(scope, kernel_id)  # node B adopts it from the record
+        seen = await b.sessions.get(scope, made.session.id)  # node B adopts it from the record
+        assert seen.execution_state == "idle"
+        view = await b.kernels.get(scope, kernel_id)
         assert view.activity.execution_state is ExecutionState.IDLE
         att = await b.kernels.attach(scope, kernel_id, "b-client")
         try:

@@ -194,6 +194,15 @@ class KernelService:
         """Live state of a kernel this node runs (None otherwise); from memory."""
         return await self._backend_of(kernel_id).activity(kernel_id)
 
+    async def reach(self, kernel_id: str) -> KernelActivity | None:
+        """Live state of a running kernel this node does not track yet: a shared (gateway) kernel another
+        node started is adopted from its record; a local kernel of another node stays None."""
+        async with self._db.read() as db:
+            row = await kernels_repo.get_by_id(db, kernel_id)
+        if row is None or row.status is not KernelStatus.RUNNING or not await self._track_shared(row):
+            return None
+        return await self._backend_of(kernel_id).activity(kernel_id)
+
     async def is_alive(self, kernel_id: str) -> bool:
         return await self._backend_of(kernel_id).is_alive(kernel_id)
 

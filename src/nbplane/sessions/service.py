@@ -41,7 +41,7 @@ from nbplane.sessions.models import (
 from nbplane.store import sessions_repo
 from nbplane.store.db import Database
 from nbplane.store.sessions_repo import KernelState, StoredSession
-from nbplane.store.tables import utcnow
+from nbplane.store.tables import KernelStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ class SessionService:
 
     async def _view(self, row: StoredSession, kernel: KernelState) -> SessionView:
         activity = await self._kernels.activity(row.kernel_id) if row.kernel_id else None
+        if activity is None and row.kernel_id and kernel.status is KernelStatus.RUNNING:
+            activity = await self._kernels.reach(row.kernel_id)  # a gateway kernel another node started
         return SessionView(_to_domain(row), activity, kernel.status, kernel.reason)
 
     async def get(self, scope: Scope, session_id: str) -> SessionView:
