@@ -248,14 +248,38 @@ class ClusterService:
         async with self._db.write() as session:
             await clusters_repo.remove(session, instance_id, workspace_key, key)
 
-    async def start(self, principal: Principal, scope: Scope, key: str, **kw: str | None) -> Cluster:
-        return await self._transition(principal, scope, key, "start", **kw)
+    async def start(
+        self,
+        principal: Principal,
+        scope: Scope,
+        key: str,
+        *,
+        if_match: str | None = None,
+        tenant_id: str | None = None,
+    ) -> Cluster:
+        return await self._transition(principal, scope, key, "start", if_match=if_match, tenant_id=tenant_id)
 
-    async def stop(self, principal: Principal, scope: Scope, key: str, **kw: str | None) -> Cluster:
-        return await self._transition(principal, scope, key, "stop", **kw)
+    async def stop(
+        self,
+        principal: Principal,
+        scope: Scope,
+        key: str,
+        *,
+        if_match: str | None = None,
+        tenant_id: str | None = None,
+    ) -> Cluster:
+        return await self._transition(principal, scope, key, "stop", if_match=if_match, tenant_id=tenant_id)
 
-    async def restart(self, principal: Principal, scope: Scope, key: str, **kw: str | None) -> Cluster:
-        return await self._transition(principal, scope, key, "restart", **kw)
+    async def restart(
+        self,
+        principal: Principal,
+        scope: Scope,
+        key: str,
+        *,
+        if_match: str | None = None,
+        tenant_id: str | None = None,
+    ) -> Cluster:
+        return await self._transition(principal, scope, key, "restart", if_match=if_match, tenant_id=tenant_id)
 
     async def _transition(
         self,
