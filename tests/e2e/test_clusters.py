@@ -16,7 +16,13 @@ import oci
 import psutil
 import pytest
 from aidp_python_client.aidataplatform_dp import ClusterClient, NotebookClient
-from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails, StartClusterDetails, StopClusterDetails
+from aidp_python_client.aidataplatform_dp.models import (
+    CreateSessionDetails,
+    CreateSparkClusterDetails,
+    StartClusterDetails,
+    StopClusterDetails,
+    UpdateSparkClusterDetails,
+)
 
 from tests.e2e.conftest import Server, cli_json, start_server, stop_server, workspace_token
 from tests.e2e.test_auth import _second_tenant
@@ -243,3 +249,28 @@ def _notebook_http(server: Server) -> httpx.Client:
         headers={"Authorization": f"token {workspace_token(server)}"},
         timeout=60,
     )
+
+
+def test_sdk_create_update_delete(server: Server) -> None:
+    client = _clusters(server)
+    instance, ws = server.instance_id, server.workspace_key
+    made = client.create_cluster(
+        instance, ws, CreateSparkClusterDetails(display_name="made-by-sdk"), opc_retry_token="cl-tok-1"
+    )
+    again = client.create_cluster(
+        instance, ws, CreateSparkClusterDetails(display_name="made-by-sdk"), opc_retry_token="cl-tok-1"
+    )
+    assert made.data.key == again.data.key and made.data.state == "ACTIVE"
+    updated = client.update_cluster(
+        instance, ws, made.data.key, UpdateSparkClusterDetails(description="renamed"), if_match=made.headers["etag"]
+    )
+    assert updated.data.description == "renamed"
+    stale = _status(
+        lambda: client.update_cluster(
+            instance, ws, made.data.key, UpdateSparkClusterDetails(description="x"), if_match=made.headers["etag"]
+        )
+    )
+    assert stale[:2] == (412, "NoEtagMatch")
+    client.delete_cluster(instance, ws, made.data.key, if_match=updated.headers["etag"])
+    assert _status(lambda: client.get_cluster(instance, ws, made.data.key))[0] == 404
+    assert _status(lambda: client.delete_cluster(instance, ws, "default"))[:2] == (409, "Conflict")
