@@ -101,7 +101,7 @@ def create_app(
                 await asyncio.gather(*background, return_exceptions=True)
             stop = stop_kernels_on_exit(settings.kernels_on_stop, exit_signal())
             if on_stopping is not None:
-                on_stopping(stop, len(await services.backend.kernel_ids()))
+                on_stopping(stop, len(await services.kernels.user_kernel_ids()))
             await services.kernels.close(stop_kernels=stop)
             await services.db.dispose()
 

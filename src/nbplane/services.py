@@ -163,6 +163,8 @@ async def build_services(
         node_id=node_id(layout),
         identity_base=settings.kernel_uid_base if switches_user else None,
         resolver=BackendResolver(backend, gateway_backends(settings)),
+        pool_size=settings.kernel_pool_size,
+        pool_max_total=settings.kernel_pool_max_kernels,
     )
     sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
     policy = CullPolicy(

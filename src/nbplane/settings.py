@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     gateway_request_timeout: float = Field(30.0, gt=0)
     gateway_connect_timeout: float = Field(10.0, gt=0)
     gateway_retries: int = Field(3, ge=1, le=10)
+    kernel_pool_size: int = Field(0, ge=0, le=64)
+    """Kernels kept warm per workspace and kernelspec, handed to the next session or kernel start (0: off).
+    Each idle python kernel costs about 51 MB of memory. A workspace gets its pool on its first kernel start
+    (of that kernelspec) on this server; see nbplane.kernels.pool."""
+    kernel_pool_max_kernels: int = Field(16, ge=0)
+    """At most this many pooled kernels on this server in all (the least recently used pool gives way)."""
     kernels_on_stop: Literal["auto", "keep", "stop"] = "auto"
     """What a clean stop does with the kernels: keep them running for the next start, stop them, or (auto)
     keep them on SIGTERM (a service manager, a rolling restart) and stop them on SIGINT (Ctrl-C)."""

@@ -4,6 +4,9 @@
 Sessions ask this service to start, stop, restart and attach; Jupyter's kernels API (per workspace) is
 served from it directly. At start it re-adopts every kernel this node recorded as running and stops the
 kernel processes nobody recorded; at stop it either stops its kernels or lets go of them for the next start.
+
+With a warm pool (`pool_size` > 0), it keeps kernels started ahead of demand per workspace and kernelspec
+(rows with status `pooled`: never listed, got, attached or culled) and hands them to starts that fit.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from nbplane.kernels.base import (
     LaunchRequest,
 )
 from nbplane.kernels.gateway import GatewayTarget
+from nbplane.kernels.pool import KernelPool, PoolKey
 from nbplane.kernels.targets import LOCAL, BackendResolver, ComputeTarget
 from nbplane.scope import Scope
 from nbplane.store import clusters_repo, identities_repo, kernels_repo
@@ -87,11 +91,20 @@ class KernelService:
         clock: Callable[[], datetime] = _utcnow,
         identity_base: int | None = None,
         resolver: BackendResolver | None = None,
+        pool_size: int = 0,
+        pool_max_total: int = 0,
     ) -> None:
         """`identity_base`: allocate each workspace its own uid (from this number up) for its kernels to run
         as; None when the backend does not switch users. `backend` runs the local clusters' kernels;
-        `resolver` (made from it when None) gives every other cluster its backend."""
+        `resolver` (made from it when None) gives every other cluster its backend. `pool_size`: kernels kept
+        warm per workspace and kernelspec (0: no pool; see `nbplane.kernels.pool`), at most `pool_max_total`
+        in all; only the default (local) cluster's starts use the pool."""
         self._identity_base = identity_base
+        self._pool = KernelPool(pool_size if backend.supports_pool else 0, pool_max_total)
+        self._fillers: dict[PoolKey, asyncio.Task[None]] = {}
+        self._handing_out: set[str] = set()
+        if pool_size and not backend.supports_pool:
+            log.warning("the %s kernel backend keeps no warm pool; kernel_pool_size is ignored", backend.runtime)
         backend.record_listener = self._record_changed
         self._db = db
         self._backend = backend
@@ -158,13 +171,13 @@ class KernelService:
         if row.kind != LOCAL and row.gateway_url:
             env = {k: str(v) for k, v in (row.kernel_env or {}).items()}
             gateway = GatewayTarget(row.gateway_url, row.gateway_token, row.gateway_ca, env)
-        return ComputeTarget(scope, row.key, row.kind, row.state, gateway)
+        return ComputeTarget(scope, row.key, row.kind, row.state, gateway, row.is_default)
 
     async def _targets(self, scope: Scope) -> list[ComputeTarget]:
         async with self._db.read() as db:
             rows = await clusters_repo.of_workspace(db, scope.instance_id, scope.workspace_key)
         if not rows:  # a workspace made before clusters, outside the migration: its kernels run here
-            return [ComputeTarget(scope, clusters_repo.DEFAULT_CLUSTER_KEY, LOCAL, "ACTIVE")]
+            return [ComputeTarget(scope, clusters_repo.DEFAULT_CLUSTER_KEY, LOCAL, "ACTIVE", is_default=True)]
         return [self._target_of(scope, row) for row in rows]
 
     async def target(self, scope: Scope, cluster_key: str | None) -> ComputeTarget:
@@ -207,8 +220,10 @@ class KernelService:
         return await self._backend_of(kernel_id).is_alive(kernel_id)
 
     async def find(self, scope: Scope, kernel_id: str) -> StoredKernel | None:
+        """The kernel's row; None for a pooled kernel, which is nobody's yet."""
         async with self._db.read() as db:
-            return await kernels_repo.get(db, scope.instance_id, scope.workspace_key, kernel_id)
+            row = await kernels_repo.get(db, scope.instance_id, scope.workspace_key, kernel_id)
+        return None if row is None or row.status is KernelStatus.POOLED else row
 
     async def _view(self, kernel: StoredKernel) -> KernelView | None:
         activity = await self._backend_of(kernel.id).activity(kernel.id)
@@ -286,27 +301,73 @@ class KernelService:
         requested_env: Mapping[str, object] | None = None,
         cluster_key: str | None = None,
     ) -> KernelView:
-        """Start a kernel on a cluster of the workspace (the default when None; a local one starts in the
-        workspace directory) and record it; returns once it answers. Of `requested_env` (a kernels-API start
-        request's) only `KERNEL_*` variables reach the kernel. InvalidInputError for an unknown kernelspec,
-        NotFoundError for an unknown cluster, ConflictError for a stopped one, BackendError when it cannot start."""
+        """Start a kernel for a user (a session's, or a kernels-API start) on a cluster of the workspace (the
+        default when None) and record it; returns once it answers. On the default cluster a warm kernel of the
+        workspace's pool is handed out when one fits, else one is started; the pool is refilled in the
+        background either way. Of `requested_env` (a kernels-API start request's) only `KERNEL_*` variables
+        reach the kernel (a start with any bypasses the pool: they cannot be given to a started kernel).
+        InvalidInputError for an unknown kernelspec, NotFoundError for an unknown cluster, ConflictError for a
+        stopped one, BackendError when it cannot start.
+
+        The one entry for user starts: a per-workspace or per-user kernel quota belongs here, before the
+        hand-out (pooled kernels are nobody's and count for no one until handed out)."""
         target = await self.target(scope, cluster_key)
         target.require_active()
         backend = self._backend_for(target)
-        name = kernel_name or backend.default_kernel_name
-        specs = await backend.kernelspecs()
-        if name not in specs:
-            available = ", ".join(sorted(specs)) or "none"
-            raise InvalidInputError(f"No such kernel '{name}'. Available kernels: {available}.")
+        if backend is not self._backend or not target.is_default:
+            name = await self.check_kernel_name(kernel_name, scope, target.cluster_key)
+            request = await self._launch_request(
+                scope, name, path=path, requested_env=requested_env, local=backend is self._backend
+            )
+            record = await self._launch(
+                scope, request, created_by=created_by, backend=backend, cluster_key=target.cluster_key
+            )
+            return await self._fresh_view(record)
+        name = await self.check_kernel_name(kernel_name)
+        request = await self._launch_request(scope, name, path=path, requested_env=requested_env)
+        key = PoolKey(scope.instance_id, scope.workspace_key, name)
+        view = await self._take_pooled(key, request, created_by)
+        if view is None:
+            record = await self._launch(scope, request, created_by=created_by, cluster_key=target.cluster_key)
+            view = await self._fresh_view(record)
+        self._refill(scope, key)
+        return view
+
+    async def _launch_request(
+        self,
+        scope: Scope,
+        name: str,
+        *,
+        path: str | None,
+        requested_env: Mapping[str, object] | None,
+        kernel_id: str | None = None,
+        local: bool = True,
+    ) -> LaunchRequest:
+        """What a start in the workspace launches: its folder, its user, the env. Pooled kernels are launched
+        from this same request (with no path and no requested env), so they match what a start would run.
+        A remote (`local=False`) kernel runs as no local user."""
         cwd = self._workspace_dir(scope)
         cwd.mkdir(parents=True, exist_ok=True)
-        request = LaunchRequest(
-            kernel_id=str(uuid.uuid4()),
+        return LaunchRequest(
+            kernel_id=kernel_id or str(uuid.uuid4()),
             kernel_name=name,
             cwd=str(cwd),
             env={**kernel_env(requested_env), "JPY_SESSION_NAME": path or ""},
-            run_as=await self._identity(scope) if backend is self._backend else None,
+            run_as=await self._identity(scope) if local else None,
         )
+
+    async def _launch(
+        self,
+        scope: Scope,
+        request: LaunchRequest,
+        *,
+        created_by: str,
+        status: KernelStatus = KernelStatus.RUNNING,
+        backend: KernelBackend | None = None,
+        cluster_key: str | None = None,
+    ) -> KernelRecord:
+        """Start a kernel process and record it (every kernel process this service starts goes through here)."""
+        backend = backend or self._backend
         record = await backend.start(request)
         if backend is not self._backend:
             self._owners[record.kernel_id] = backend
@@ -324,16 +385,130 @@ class KernelService:
                     pid=record.pid,
                     node_id=self._node_id,
                     created_by=created_by,
-                    cluster_key=target.cluster_key,
+                    cluster_key=cluster_key,
+                    status=status,
                 )
         except BaseException:
             await backend.shutdown(record.kernel_id, now=True)
             self._owners.pop(record.kernel_id, None)
             raise
-        activity = await backend.activity(record.kernel_id)
+        return record
+
+    async def _fresh_view(self, record: KernelRecord) -> KernelView:
+        activity = await self._backend_of(record.kernel_id).activity(record.kernel_id)
         if activity is None:
             activity = KernelActivity(ExecutionState.DEAD, self._clock(), 0, "the kernel ended right after it started")
         return KernelView(record.kernel_id, record.kernel_name, activity)
+
+    # ---- the warm pool -----------------------------------------------------------------------
+
+    @property
+    def pool(self) -> KernelPool:
+        """The pool's bookkeeping (read-only use: tests, status)."""
+        return self._pool
+
+    async def _take_pooled(self, key: PoolKey, request: LaunchRequest, created_by: str) -> KernelView | None:
+        """Hand out the pool's oldest live kernel that can take the request's env; None for a cold start.
+        A pooled kernel that died or does not answer is recorded dead and the next one is tried."""
+        if not self._pool.enabled:
+            return None
+        self._pool.touch(key)
+        while (kernel_id := self._pool.take(key)) is not None:
+            self._handing_out.add(kernel_id)  # neither pooled nor anyone's yet: the culler leaves it alone
+            try:
+                record = await self._backend.hand_out(kernel_id, request.env)
+                if record is None:
+                    self._pool.put_back(key, kernel_id)
+                    return None
+                async with self._db.write() as db:
+                    claimed = await kernels_repo.claim_pooled(
+                        db,
+                        kernel_id,
+                        created_by=created_by,
+                        details=record.details,
+                        connection_info=record.connection_info,
+                        pid=record.pid,
+                    )
+            except BackendError as exc:
+                log.warning("pooled kernel %s cannot be handed out: %s", kernel_id, exc.message)
+                await self._end(kernel_id, KernelStatus.DEAD, f"the pooled kernel died while it waited: {exc.message}")
+                continue
+            except BaseException:  # cancelled mid-way: in no known state, so it goes
+                await self._end(kernel_id, KernelStatus.STOPPED, "the start that took it from the pool was cancelled")
+                raise
+            finally:
+                self._handing_out.discard(kernel_id)
+            if not claimed:  # its row went (the workspace was deleted) or was ended meanwhile
+                await self._backend.shutdown(kernel_id, now=True)
+                continue
+            return await self._fresh_view(record)
+        return None
+
+    def _refill(self, scope: Scope, key: PoolKey) -> None:
+        """Top the pool up in the background, one kernel at a time (a start already competes for the CPU)."""
+        if not self._pool.enabled or key in self._fillers or self._pool.count(key) >= self._pool.size:
+            return
+        task = asyncio.get_running_loop().create_task(self._fill(scope, key), name=f"kernel-pool-{key.workspace_key}")
+        self._fillers[key] = task
+        task.add_done_callback(lambda _: self._fillers.pop(key, None))
+
+    async def _fill(self, scope: Scope, key: PoolKey) -> None:
+        while True:
+            kernel_id, evicted = self._pool.reserve(key)
+            if evicted is not None:
+                await self._end(evicted, KernelStatus.STOPPED, "the kernel pool made room for a busier workspace")
+            if kernel_id is None:
+                return
+            try:
+                request = await self._launch_request(
+                    scope, key.kernel_name, path=None, requested_env=None, kernel_id=kernel_id
+                )
+                await self._launch(scope, request, created_by="", status=KernelStatus.POOLED)
+            except asyncio.CancelledError:
+                self._pool.abandon(kernel_id)
+                await self._end(kernel_id, KernelStatus.STOPPED, "the kernel pool was emptied")
+                raise
+            except Exception as exc:
+                self._pool.abandon(kernel_id)
+                message = exc.message if isinstance(exc, BackendError | NotFoundError) else repr(exc)
+                log.warning("could not start a pooled kernel for workspace %s: %s", key.workspace_key, message)
+                return  # tried again after the next start
+            if not self._pool.filled(kernel_id):  # the pool was emptied while it started
+                await self._end(kernel_id, KernelStatus.STOPPED, "the kernel pool was emptied")
+
+    async def _end(self, kernel_id: str, status: KernelStatus, reason: str) -> None:
+        """Stop a kernel nobody uses (a pooled one), tolerating a database that is going away."""
+        self._pool.remove(kernel_id)
+        try:
+            async with self._db.write() as db:
+                await kernels_repo.set_status(db, [kernel_id], status, reason, only_running=True)
+        except BackendError:
+            log.warning("could not record pooled kernel %s as %s", kernel_id, status)
+        await self._backend.shutdown(kernel_id, now=True)
+
+    async def _stop_fillers(self) -> None:
+        tasks = list(self._fillers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain_pool(self, scope: Scope) -> int:
+        """Stop the workspace's pooled kernels (it is being deleted); returns how many."""
+        for key, task in list(self._fillers.items()):
+            if (key.instance_id, key.workspace_key) == (scope.instance_id, scope.workspace_key):
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        dropped = self._pool.drain(scope.instance_id, scope.workspace_key)
+        for kernel_id in dropped:
+            await self._end(kernel_id, KernelStatus.STOPPED, "the workspace was deleted")
+        return len(dropped)
+
+    async def _drain_all(self) -> int:
+        await self._stop_fillers()
+        dropped = self._pool.drain_all()
+        for kernel_id in dropped:
+            await self._end(kernel_id, KernelStatus.STOPPED, "the server stopped")
+        return len(dropped)
 
     async def _record_changed(self, record: KernelRecord) -> None:
         async with self._db.write() as db:
@@ -407,14 +582,19 @@ class KernelService:
         log.info("culling kernel %s: %s", kernel_id, reason)
         await self.stop(kernel_id, status=KernelStatus.CULLED, reason=reason)
 
+    async def user_kernel_ids(self) -> list[str]:
+        """The kernels this node runs for users: every kernel but the pooled ones."""
+        pooled = self._pool.ids() | self._handing_out
+        ids = [k for backend in self._resolver.all() for k in await backend.kernel_ids()]
+        return [k for k in ids if k not in pooled]
+
     async def running_activity(self) -> dict[str, KernelActivity]:
-        """Live state of every kernel this node runs (for the culler)."""
+        """Live state of every kernel this node runs for users (for the culler: pooled kernels wait, unculled)."""
         found: dict[str, KernelActivity] = {}
-        for backend in self._resolver.all():
-            for kernel_id in await backend.kernel_ids():
-                activity = await backend.activity(kernel_id)
-                if activity is not None:
-                    found[kernel_id] = activity
+        for kernel_id in await self.user_kernel_ids():
+            activity = await self._backend_of(kernel_id).activity(kernel_id)
+            if activity is not None:
+                found[kernel_id] = activity
         return found
 
     # ---- server start and stop ---------------------------------------------------------------
@@ -459,7 +639,12 @@ class KernelService:
         async with self._db.write() as db:
             for kernel_id, reason in dead.items():
                 await kernels_repo.set_status(db, [kernel_id], KernelStatus.DEAD, reason, only_running=True)
+            # An earlier run's pool is not taken over (this run's settings may differ, and a pooled kernel
+            # holds nothing of anyone's): its rows end here and its processes are stopped as orphans.
+            old_pool = await kernels_repo.end_pooled_on_node(db, self._node_id, "a pooled kernel of an earlier run")
         orphans = await self._backend.stop_orphans(adopted)
+        if old_pool:
+            log.info("stopped %d pooled kernel(s) of an earlier run", len(old_pool))
         for kernel_id, reason in dead.items():
             log.warning("kernel %s is dead: %s", kernel_id, reason)
         if adopted:
@@ -475,7 +660,9 @@ class KernelService:
 
     async def close(self, *, stop_kernels: bool) -> int:
         """At server stop: stop every kernel, or let go of them for the next start (their last activity is
-        kept). Returns how many kernels this node was running."""
+        kept). Pooled kernels are stopped either way (the next start does not take them over). Returns how many
+        kernels this node was running for users."""
+        await self._drain_all()
         backends = self._resolver.all()
         ids = [kernel_id for backend in backends for kernel_id in await backend.kernel_ids()]
         if stop_kernels:

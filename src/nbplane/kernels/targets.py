@@ -23,6 +23,7 @@ class ComputeTarget:
     kind: str
     state: str
     gateway: GatewayTarget | None = None
+    is_default: bool = False
 
     def require_active(self) -> None:
         """Kernels start only on an ACTIVE cluster."""

@@ -69,8 +69,10 @@ async def insert(
     node_id: str,
     created_by: str,
     cluster_key: str | None = None,
+    status: KernelStatus = KernelStatus.RUNNING,
 ) -> None:
-    """Record a running kernel. AlreadyExistsError for a duplicate id, NotFoundError when the workspace is gone."""
+    """Record a running (or pooled) kernel. AlreadyExistsError for a duplicate id, NotFoundError when the
+    workspace is gone."""
     db.add(
         KernelRow(
             id=kernel_id,
@@ -79,7 +81,7 @@ async def insert(
             name=name,
             connection_info=dict(connection_info) if connection_info is not None else None,
             pid=pid,
-            status=KernelStatus.RUNNING.value,
+            status=status.value,
             node_id=node_id,
             runtime=runtime,
             details=dict(details),
@@ -148,13 +150,52 @@ async def set_status(
     *,
     only_running: bool = False,
 ) -> None:
-    """Move kernels to `status`; `only_running` leaves rows that already reached a final status alone."""
+    """Move kernels to `status`; `only_running` leaves rows that already reached a final status alone
+    (pooled rows count as running here)."""
     if not kernel_ids:
         return
     query = update(KernelRow).where(KernelRow.id.in_(kernel_ids))
     if only_running:
-        query = query.where(KernelRow.status == KernelStatus.RUNNING.value)
+        query = query.where(KernelRow.status.in_((KernelStatus.RUNNING.value, KernelStatus.POOLED.value)))
     await db.execute(query.values(status=status.value, reason=reason))
+
+
+async def claim_pooled(
+    db: AsyncSession,
+    kernel_id: str,
+    *,
+    created_by: str,
+    details: Mapping[str, Any],
+    connection_info: Mapping[str, Any] | None,
+    pid: int | None,
+) -> bool:
+    """Hand a pooled kernel out: it becomes a running kernel of `created_by`, created now (with its record as
+    the hand-out left it). False when the row is no longer pooled (or gone with its workspace)."""
+    result = await db.execute(
+        update(KernelRow)
+        .where(KernelRow.id == kernel_id, KernelRow.status == KernelStatus.POOLED.value)
+        .values(
+            status=KernelStatus.RUNNING.value,
+            created_by=created_by,
+            time_created=utcnow(),
+            details=dict(details),
+            connection_info=None if connection_info is None else dict(connection_info),
+            pid=pid,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def end_pooled_on_node(db: AsyncSession, node_id: str, reason: str) -> list[str]:
+    """Record every pooled kernel of this node as stopped (a new server does not take over an old pool);
+    returns their ids."""
+    query = select(KernelRow.id).where(
+        KernelRow.status == KernelStatus.POOLED.value,
+        or_(KernelRow.node_id == node_id, KernelRow.node_id.is_(None)),
+    )
+    ids = list((await db.scalars(query)).all())
+    await set_status(db, ids, KernelStatus.STOPPED, reason)
+    return ids
 
 
 async def set_last_activity(db: AsyncSession, activity: Mapping[str, datetime]) -> None:

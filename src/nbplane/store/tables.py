@@ -155,9 +155,12 @@ class WorkspaceGrantRow(Base):
 
 
 class KernelStatus(StrEnum):
-    """A kernel row's status. RUNNING: a node runs it (its `node_id`); the others are final, with `reason`."""
+    """A kernel row's status. RUNNING: a node runs it (its `node_id`); POOLED: a node runs it warm for the
+    workspace's next start and nobody uses it yet (never listed, never culled); the others are final, with
+    `reason`."""
 
     RUNNING = "running"
+    POOLED = "pooled"  # started ahead of demand (the warm pool); RUNNING once handed out
     STOPPED = "stopped"  # shut down on request (delete, last session gone, server stop in the stop mode)
     DEAD = "dead"  # ended on its own: crashed, restarts exhausted, gone while no server ran, did not answer
     CULLED = "culled"  # shut down by the idle/busy culler
