@@ -17,6 +17,7 @@ from sqlalchemy import make_url
 from nbplane import __version__
 from nbplane.api import (
     async_operations,
+    clusters,
     contents,
     health,
     kernel_ws,
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(kernels.router)
     app.include_router(kernel_ws.router)
     app.include_router(workspaces.router)
+    app.include_router(clusters.router)
     app.include_router(workspace_objects.router)
     app.include_router(async_operations.router)
     app.include_router(nodes.router)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,14 +20,17 @@ from nbplane.auth.forwarded import ForwardedAuthenticator
 from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.auth.session_tokens import SessionTokenIssuer
 from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
+from nbplane.clusters import ClusterService
 from nbplane.contents import ContentLimits, ContentService, LocalContentStorage
 from nbplane.files import write_private
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
 from nbplane.kernels.culling import Culler, CullPolicy
+from nbplane.kernels.gateway import GatewayKernelBackend
 from nbplane.kernels.isolation import Isolation, resolve_isolation
 from nbplane.kernels.local import LocalKernelBackend
 from nbplane.kernels.service import KernelService
+from nbplane.kernels.targets import BackendResolver, ComputeTarget
 from nbplane.layout import DataLayout
 from nbplane.nodes import NodeRegistry, NodeTiming
 from nbplane.nodes.peers import PeerClient
@@ -57,6 +61,7 @@ class Services:
     cull_policy: CullPolicy
     culler: Culler
     workspaces: WorkspaceService
+    clusters: ClusterService
     workspace_objects: WorkspaceObjectService
     zip_transfers: ZipTransfers
     isolation: Isolation
@@ -101,6 +106,27 @@ def build_authenticator(settings: Settings, db: Database) -> Authenticator:
         limiter = TokenBucketLimiter(settings.rate_limit_per_second, max(1, settings.rate_limit_burst))
         authenticator = RateLimitedAuthenticator(authenticator, limiter)
     return authenticator
+
+
+def gateway_backends(settings: Settings) -> Callable[[ComputeTarget], KernelBackend]:
+    """How a gateway cluster's backend is made (the resolver makes one per cluster, on first use)."""
+
+    def make(target: ComputeTarget) -> KernelBackend:
+        assert target.gateway is not None
+        return GatewayKernelBackend(
+            target.gateway,
+            cluster_key=target.cluster_key,
+            default_kernel_name=settings.default_kernel_name,
+            request_timeout=settings.gateway_request_timeout,
+            connect_timeout=settings.gateway_connect_timeout,
+            start_timeout=settings.kernel_start_timeout,
+            adopt_timeout=settings.kernel_adopt_timeout,
+            retries=settings.gateway_retries,
+            replay_max_messages=settings.kernel_replay_max_messages,
+            replay_max_bytes=settings.kernel_replay_max_bytes,
+        )
+
+    return make
 
 
 def node_id(layout: DataLayout) -> str:
@@ -168,6 +194,7 @@ async def build_services(
         identity_base=settings.kernel_uid_base if switches_user else None,
         nodes=nodes,
         peers=peers,
+        resolver=BackendResolver(backend, gateway_backends(settings)),
         pool_size=settings.kernel_pool_size,
         pool_max_total=settings.kernel_pool_max_kernels,
     )
@@ -193,6 +220,7 @@ async def build_services(
         cull_policy=policy,
         culler=Culler(kernels, policy),
         workspaces=WorkspaceService(db, layout, runtime_teardown(sessions, kernels)),
+        clusters=ClusterService(db, kernels),
         workspace_objects=WorkspaceObjectService(contents, tree_limits(settings)),
         zip_transfers=ZipTransfers(contents, layout.staging, tree_limits(settings)),
         isolation=isolation,

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     kernel_isolation: Literal["auto", "none", "user", "sandbox"] = "auto"
     """How local kernels are kept from the server's files and each other (see nbplane.kernels.isolation)."""
     kernel_uid_base: int = Field(200_000, ge=1000)  # workspaces' kernel uids are allocated from here up
+    # Gateway clusters (Jupyter Kernel/Enterprise Gateway): seconds per request and per connect, and how
+    # many tries a request gets (with exponential backoff) before the gateway counts as unreachable.
+    gateway_request_timeout: float = Field(30.0, gt=0)
+    gateway_connect_timeout: float = Field(10.0, gt=0)
+    gateway_retries: int = Field(3, ge=1, le=10)
     kernel_pool_size: int = Field(0, ge=0, le=64)
     """Kernels kept warm per workspace and kernelspec, handed to the next session or kernel start (0: off).
     Each idle python kernel costs about 51 MB of memory. A workspace gets its pool on its first kernel start

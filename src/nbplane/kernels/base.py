@@ -82,7 +82,7 @@ class ExecutionState(StrEnum):
     RESTARTING = "restarting"
     AUTORESTARTING = "autorestarting"
     DEAD = "dead"
-    UNKNOWN = "unknown"  # a kernel of another node whose lease ran out: nobody can tell
+    UNKNOWN = "unknown"  # nobody can tell: another node's lease ran out, or a gateway does not answer
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,9 @@ class KernelBackend(ABC):
 
     runtime: str
     """The `KernelRecord.runtime` this backend writes and adopts."""
+    shared_runtime: bool = False
+    """Whether every node reaches this backend's kernels (a gateway's), so that any node may adopt one a
+    peer started; local processes are their node's own."""
     default_kernel_name: str
 
     @abstractmethod

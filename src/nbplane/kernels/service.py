@@ -18,8 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from time import monotonic
 
-from nbplane.errors import AlreadyExistsError, BackendError, InvalidInputError, NotFoundError
+from nbplane.errors import AlreadyExistsError, BackendError, InvalidInputError, NbplaneError, NotFoundError
 from nbplane.kernels.base import (
     ExecutionState,
     KernelActivity,
@@ -29,13 +30,15 @@ from nbplane.kernels.base import (
     KernelSpecInfo,
     LaunchRequest,
 )
+from nbplane.kernels.gateway import GatewayTarget
 from nbplane.kernels.pool import KernelPool, PoolKey
+from nbplane.kernels.targets import LOCAL, BackendResolver, ComputeTarget
 from nbplane.nodes.models import NodeInfo, NodeLookup, PeerStates, Placement, PlacementKind
 from nbplane.scope import Scope
-from nbplane.store import identities_repo, kernels_repo
+from nbplane.store import clusters_repo, identities_repo, kernels_repo
 from nbplane.store.db import Database
 from nbplane.store.kernels_repo import StoredKernel
-from nbplane.store.tables import KernelStatus
+from nbplane.store.tables import ClusterRow, KernelStatus
 
 __all__ = ["AdoptionReport", "KernelService", "KernelStatus", "KernelView", "kernel_env"]
 
@@ -46,6 +49,9 @@ ENV_PREFIX = "KERNEL_"
 and `KERNEL_WORKING_DIR` (a path on the caller's machine), are ignored."""
 
 WorkspaceDir = Callable[[Scope], Path]
+
+_RETRY_UNREACHABLE = 30.0
+"""Seconds before this node tries again to reach a shared (gateway) kernel that did not answer."""
 
 
 def kernel_env(requested: Mapping[str, object] | None) -> dict[str, str]:
@@ -85,16 +91,19 @@ class KernelService:
         node_id: str = "local",
         clock: Callable[[], datetime] = _utcnow,
         identity_base: int | None = None,
+        resolver: BackendResolver | None = None,
         pool_size: int = 0,
         pool_max_total: int = 0,
         nodes: NodeLookup | None = None,
         peers: PeerStates | None = None,
     ) -> None:
         """`identity_base`: allocate each workspace its own uid (from this number up) for its kernels to run
-        as; None when the backend does not switch users. `pool_size`: kernels kept warm per workspace and
-        kernelspec (0: no pool; see `nbplane.kernels.pool`), at most `pool_max_total` in all. `nodes`: where
-        other servers' kernels are (several servers on one database); without it a kernel this node does not
-        run is simply not found here. `peers`: asks those servers for their kernels' live state."""
+        as; None when the backend does not switch users. `backend` runs the local clusters' kernels;
+        `resolver` (made from it when None) gives every other cluster its backend. `pool_size`: kernels kept
+        warm per workspace and kernelspec (0: no pool; see `nbplane.kernels.pool`), at most `pool_max_total`
+        in all; only the default (local) cluster's starts use the pool. `nodes`: where other servers' kernels
+        are (several servers on one database); without it a kernel this node does not run is simply not found
+        here. `peers`: asks those servers for their kernels' live state."""
         self._nodes = nodes
         self._peers = peers
         self._identity_base = identity_base
@@ -106,6 +115,9 @@ class KernelService:
         backend.record_listener = self._record_changed
         self._db = db
         self._backend = backend
+        self._resolver = resolver or BackendResolver(backend)
+        self._owners: dict[str, KernelBackend] = {}  # kernel id -> the backend that runs it, when not local
+        self._unreachable: dict[str, float] = {}  # shared kernels that did not answer -> when (monotonic)
         self._workspace_dir = workspace_dir
         self._node_id = node_id
         self._clock = clock
@@ -114,26 +126,105 @@ class KernelService:
     def default_kernel_name(self) -> str:
         return self._backend.default_kernel_name
 
-    async def kernelspecs(self) -> dict[str, KernelSpecInfo]:
-        return await self._backend.kernelspecs()
+    async def kernelspecs(self, scope: Scope | None = None) -> dict[str, KernelSpecInfo]:
+        """The local backend's kernelspecs, or (with a scope) those of the workspace's active clusters, the
+        default cluster's first; a gateway that does not answer adds none."""
+        if scope is None:
+            return await self._backend.kernelspecs()
+        found: dict[str, KernelSpecInfo] = {}
+        for target in await self._targets(scope):
+            if target.state != "ACTIVE":
+                continue
+            try:
+                specs = await self._backend_for(target).kernelspecs()
+            except BackendError as exc:
+                log.warning("cluster %s has no kernelspecs now: %s", target.cluster_key, exc.message)
+                continue
+            for name, spec in specs.items():
+                found.setdefault(name, spec)
+        return found
 
-    async def check_kernel_name(self, name: str | None) -> str:
-        """The kernelspec name to use (the default when None); InvalidInputError naming the available ones."""
-        name = name or self._backend.default_kernel_name
-        specs = await self._backend.kernelspecs()
+    async def check_kernel_name(
+        self, name: str | None, scope: Scope | None = None, cluster_key: str | None = None
+    ) -> str:
+        """The kernelspec name to use on a cluster (the default when None); InvalidInputError naming the
+        available ones. Without a scope, the local backend's."""
+        backend = self._backend if scope is None else self._backend_for(await self.target(scope, cluster_key))
+        name = name or backend.default_kernel_name
+        try:
+            specs = await backend.kernelspecs()
+        except BackendError:
+            if backend is self._backend:
+                raise
+            return name  # a gateway that does not answer now: the start says so (a FAILED session), not a 5xx
         if name not in specs:
             available = ", ".join(sorted(specs)) or "none"
             raise InvalidInputError(f"No such kernel '{name}'. Available kernels: {available}.")
         return name
 
+    # ---- clusters ----------------------------------------------------------------------------
+
+    def _backend_for(self, target: ComputeTarget) -> KernelBackend:
+        backend = self._resolver.backend_for(target)
+        backend.record_listener = self._record_changed
+        return backend
+
+    def _backend_of(self, kernel_id: str) -> KernelBackend:
+        return self._owners.get(kernel_id, self._backend)
+
+    @staticmethod
+    def _target_of(scope: Scope, row: ClusterRow) -> ComputeTarget:
+        gateway = None
+        if row.kind != LOCAL and row.gateway_url:
+            env = {k: str(v) for k, v in (row.kernel_env or {}).items()}
+            gateway = GatewayTarget(row.gateway_url, row.gateway_token, row.gateway_ca, env)
+        return ComputeTarget(scope, row.key, row.kind, row.state, gateway, row.is_default)
+
+    async def _targets(self, scope: Scope) -> list[ComputeTarget]:
+        async with self._db.read() as db:
+            rows = await clusters_repo.of_workspace(db, scope.instance_id, scope.workspace_key)
+        if not rows:  # a workspace made before clusters, outside the migration: its kernels run here
+            return [ComputeTarget(scope, clusters_repo.DEFAULT_CLUSTER_KEY, LOCAL, "ACTIVE", is_default=True)]
+        return [self._target_of(scope, row) for row in rows]
+
+    async def target(self, scope: Scope, cluster_key: str | None) -> ComputeTarget:
+        """The cluster a kernel runs on (the workspace's default when None). NotFoundError for a key that is
+        no cluster of the workspace."""
+        targets = await self._targets(scope)
+        if cluster_key is None:
+            return targets[0]
+        for target in targets:
+            if target.cluster_key == cluster_key:
+                return target
+        raise NotFoundError(f"Cluster '{cluster_key}' does not exist in workspace '{scope.workspace_key}'.")
+
+    async def stop_cluster(self, scope: Scope, cluster_key: str, is_default: bool, reason: str) -> int:
+        """Shut down every kernel of a cluster (their sessions stay and report them dead); returns how many."""
+        async with self._db.read() as db:
+            ids = await clusters_repo.running_kernel_ids(
+                db, scope.instance_id, scope.workspace_key, cluster_key, is_default
+            )
+        for kernel_id in ids:
+            await self.stop(kernel_id, status=KernelStatus.DEAD, reason=reason)
+        return len(ids)
+
     # ---- reads -------------------------------------------------------------------------------
 
     async def activity(self, kernel_id: str) -> KernelActivity | None:
         """Live state of a kernel this node runs (None otherwise); from memory."""
-        return await self._backend.activity(kernel_id)
+        return await self._backend_of(kernel_id).activity(kernel_id)
+
+    async def reach(self, kernel_id: str) -> KernelActivity | None:
+        """Live state of a running kernel this node does not track yet: a shared (gateway) kernel another
+        node started is adopted from its record; a local kernel of another node stays None."""
+        async with self._db.read() as db:
+            row = await kernels_repo.get_by_id(db, kernel_id)
+        if row is None or row.status is not KernelStatus.RUNNING or not await self._track_shared(row):
+            return None
+        return await self._backend_of(kernel_id).activity(kernel_id)
 
     async def is_alive(self, kernel_id: str) -> bool:
-        return await self._backend.is_alive(kernel_id)
+        return await self._backend_of(kernel_id).is_alive(kernel_id)
 
     async def find(self, scope: Scope, kernel_id: str) -> StoredKernel | None:
         """The kernel's row; None for a pooled kernel, which is nobody's yet."""
@@ -142,8 +233,42 @@ class KernelService:
         return None if row is None or row.status is KernelStatus.POOLED else row
 
     async def _view(self, kernel: StoredKernel) -> KernelView | None:
-        activity = await self._backend.activity(kernel.id)
+        activity = await self._backend_of(kernel.id).activity(kernel.id)
+        if activity is None and kernel.status is KernelStatus.RUNNING and await self._track_shared(kernel):
+            activity = await self._backend_of(kernel.id).activity(kernel.id)
         return None if activity is None else KernelView(kernel.id, kernel.name, activity)
+
+    async def _track_shared(self, kernel: StoredKernel) -> bool:
+        """Adopt a running kernel of a shared runtime (a gateway's) that another node started, so that any
+        node reaches it; True when this node now tracks it."""
+        if kernel.id in self._owners or kernel.runtime in (None, self._backend.runtime) or kernel.details is None:
+            return False
+        tried = self._unreachable.get(kernel.id)
+        if tried is not None and monotonic() - tried < _RETRY_UNREACHABLE:
+            return False  # reads stay fast while a gateway is down
+        try:
+            target = await self.target(Scope(kernel.instance_id, kernel.workspace_key), kernel.cluster_key)
+            backend = self._backend_for(target)
+        except (NotFoundError, BackendError, InvalidInputError) as exc:
+            log.warning("kernel %s cannot be reached: %s", kernel.id, exc.message)
+            return False
+        except Exception:
+            log.exception("kernel %s cannot be reached", kernel.id)
+            return False
+        if not backend.shared_runtime or backend.runtime != kernel.runtime:
+            return False
+        record = KernelRecord(
+            kernel.id, kernel.name, kernel.runtime, kernel.details, kernel.connection_info, kernel.pid
+        )
+        outcome = await backend.adopt(record, last_activity=kernel.last_activity)
+        if outcome.alive:
+            self._owners[kernel.id] = backend
+            self._unreachable.pop(kernel.id, None)
+        else:
+            if len(self._unreachable) > 10_000:
+                self._unreachable.clear()
+            self._unreachable[kernel.id] = monotonic()
+        return outcome.alive
 
     async def list(self, scope: Scope) -> list[KernelView]:
         """The workspace's running kernels: this node's with their live state, other nodes' as `unknown`
@@ -272,11 +397,13 @@ class KernelService:
         """True when no node runs the kernel any more. A kernel another node records as running is that
         node's to manage: this node replaces it only when that node reports it dead (a node whose lease ran
         out has its kernels recorded dead by the node sweep)."""
-        if await self._backend.is_alive(kernel_id):
+        if await self.is_alive(kernel_id):
             return False
         kernel = await self.find(scope, kernel_id)
         if kernel is None or kernel.status is not KernelStatus.RUNNING:
             return True
+        if kernel.id in self._owners or await self._track_shared(kernel):
+            return not await self.is_alive(kernel_id)  # a gateway kernel: any node can tell
         if kernel.node_id in (self._node_id, None):
             return True
         # Another node's kernel is gone only when that node says so (it died there: restarts exhausted).
@@ -293,21 +420,36 @@ class KernelService:
         path: str | None,
         created_by: str,
         requested_env: Mapping[str, object] | None = None,
+        cluster_key: str | None = None,
     ) -> KernelView:
-        """Start a kernel for a user (a session's, or a kernels-API start) and record it; returns once it
-        answers. A warm kernel of the workspace's pool is handed out when one fits, else one is started; the
-        pool is refilled in the background either way. Of `requested_env` (a kernels-API start request's) only
-        `KERNEL_*` variables reach the kernel (a start with any bypasses the pool: they cannot be given to a
-        started kernel). InvalidInputError for an unknown kernelspec, BackendError when it cannot start.
+        """Start a kernel for a user (a session's, or a kernels-API start) on a cluster of the workspace (the
+        default when None) and record it; returns once it answers. On the default cluster a warm kernel of the
+        workspace's pool is handed out when one fits, else one is started; the pool is refilled in the
+        background either way. Of `requested_env` (a kernels-API start request's) only `KERNEL_*` variables
+        reach the kernel (a start with any bypasses the pool: they cannot be given to a started kernel).
+        InvalidInputError for an unknown kernelspec, NotFoundError for an unknown cluster, ConflictError for a
+        stopped one, BackendError when it cannot start.
 
         The one entry for user starts: a per-workspace or per-user kernel quota belongs here, before the
         hand-out (pooled kernels are nobody's and count for no one until handed out)."""
+        target = await self.target(scope, cluster_key)
+        target.require_active()
+        backend = self._backend_for(target)
+        if backend is not self._backend or not target.is_default:
+            name = await self.check_kernel_name(kernel_name, scope, target.cluster_key)
+            request = await self._launch_request(
+                scope, name, path=path, requested_env=requested_env, local=backend is self._backend
+            )
+            record = await self._launch(
+                scope, request, created_by=created_by, backend=backend, cluster_key=target.cluster_key
+            )
+            return await self._fresh_view(record)
         name = await self.check_kernel_name(kernel_name)
         request = await self._launch_request(scope, name, path=path, requested_env=requested_env)
         key = PoolKey(scope.instance_id, scope.workspace_key, name)
         view = await self._take_pooled(key, request, created_by)
         if view is None:
-            record = await self._launch(scope, request, created_by=created_by)
+            record = await self._launch(scope, request, created_by=created_by, cluster_key=target.cluster_key)
             view = await self._fresh_view(record)
         self._refill(scope, key)
         return view
@@ -320,9 +462,11 @@ class KernelService:
         path: str | None,
         requested_env: Mapping[str, object] | None,
         kernel_id: str | None = None,
+        local: bool = True,
     ) -> LaunchRequest:
         """What a start in the workspace launches: its folder, its user, the env. Pooled kernels are launched
-        from this same request (with no path and no requested env), so they match what a start would run."""
+        from this same request (with no path and no requested env), so they match what a start would run.
+        A remote (`local=False`) kernel runs as no local user."""
         cwd = self._workspace_dir(scope)
         cwd.mkdir(parents=True, exist_ok=True)
         return LaunchRequest(
@@ -330,14 +474,24 @@ class KernelService:
             kernel_name=name,
             cwd=str(cwd),
             env={**kernel_env(requested_env), "JPY_SESSION_NAME": path or ""},
-            run_as=await self._identity(scope),
+            run_as=await self._identity(scope) if local else None,
         )
 
     async def _launch(
-        self, scope: Scope, request: LaunchRequest, *, created_by: str, status: KernelStatus = KernelStatus.RUNNING
+        self,
+        scope: Scope,
+        request: LaunchRequest,
+        *,
+        created_by: str,
+        status: KernelStatus = KernelStatus.RUNNING,
+        backend: KernelBackend | None = None,
+        cluster_key: str | None = None,
     ) -> KernelRecord:
         """Start a kernel process and record it (every kernel process this service starts goes through here)."""
-        record = await self._backend.start(request)
+        backend = backend or self._backend
+        record = await backend.start(request)
+        if backend is not self._backend:
+            self._owners[record.kernel_id] = backend
         try:
             async with self._db.write() as db:
                 await kernels_repo.insert(
@@ -352,15 +506,17 @@ class KernelService:
                     pid=record.pid,
                     node_id=self._node_id,
                     created_by=created_by,
+                    cluster_key=cluster_key,
                     status=status,
                 )
         except BaseException:
-            await self._backend.shutdown(record.kernel_id, now=True)
+            await backend.shutdown(record.kernel_id, now=True)
+            self._owners.pop(record.kernel_id, None)
             raise
         return record
 
     async def _fresh_view(self, record: KernelRecord) -> KernelView:
-        activity = await self._backend.activity(record.kernel_id)
+        activity = await self._backend_of(record.kernel_id).activity(record.kernel_id)
         if activity is None:
             activity = KernelActivity(ExecutionState.DEAD, self._clock(), 0, "the kernel ended right after it started")
         return KernelView(record.kernel_id, record.kernel_name, activity)
@@ -510,7 +666,17 @@ class KernelService:
         """Record the kernel as ended and stop it; idempotent. `reason` is shown to attached clients."""
         async with self._db.write() as db:
             await kernels_repo.set_status(db, [kernel_id], status, reason)
-        await self._backend.shutdown(kernel_id, reason=reason)
+        backend = self._backend_of(kernel_id)
+        if backend is self._backend and not await backend.is_alive(kernel_id):
+            await self._stop_shared(kernel_id)  # a gateway kernel another node started
+        await self._backend_of(kernel_id).shutdown(kernel_id, reason=reason)
+        self._owners.pop(kernel_id, None)
+
+    async def _stop_shared(self, kernel_id: str) -> None:
+        async with self._db.read() as db:
+            row = await kernels_repo.get_by_id(db, kernel_id)
+        if row is not None and row.runtime not in (None, self._backend.runtime):
+            await self._track_shared(row)
 
     async def shutdown(self, scope: Scope, kernel_id: str) -> None:
         """Kernels API delete: stop the kernel even if sessions use it (they then report it dead), as Jupyter does."""
@@ -526,18 +692,18 @@ class KernelService:
 
     async def interrupt(self, scope: Scope, kernel_id: str) -> None:
         await self._here(scope, kernel_id)
-        await self._backend.interrupt(kernel_id)
+        await self._backend_of(kernel_id).interrupt(kernel_id)
 
     async def restart(self, scope: Scope, kernel_id: str) -> KernelView:
         """Restart in place: same id, fresh namespace. BackendError if it does not come back."""
         await self._here(scope, kernel_id)
-        await self._backend.restart(kernel_id)
+        await self._backend_of(kernel_id).restart(kernel_id)
         return await self.get(scope, kernel_id)
 
     async def attach(self, scope: Scope, kernel_id: str, client_id: str) -> KernelAttachment:
         """Attach a websocket client to a kernel of this workspace (NotFoundError otherwise)."""
         await self._here(scope, kernel_id)
-        return await self._backend.attach(kernel_id, client_id or str(uuid.uuid4()))
+        return await self._backend_of(kernel_id).attach(kernel_id, client_id or str(uuid.uuid4()))
 
     async def cull(self, kernel_id: str, reason: str) -> None:
         """Stop a kernel the culler chose; get and list then show `culled` with the reason."""
@@ -547,13 +713,14 @@ class KernelService:
     async def user_kernel_ids(self) -> list[str]:
         """The kernels this node runs for users: every kernel but the pooled ones."""
         pooled = self._pool.ids() | self._handing_out
-        return [k for k in await self._backend.kernel_ids() if k not in pooled]
+        ids = [k for backend in self._resolver.all() for k in await backend.kernel_ids()]
+        return [k for k in ids if k not in pooled]
 
     async def running_activity(self) -> dict[str, KernelActivity]:
         """Live state of every kernel this node runs for users (for the culler: pooled kernels wait, unculled)."""
         found: dict[str, KernelActivity] = {}
         for kernel_id in await self.user_kernel_ids():
-            activity = await self._backend.activity(kernel_id)
+            activity = await self._backend_of(kernel_id).activity(kernel_id)
             if activity is not None:
                 found[kernel_id] = activity
         return found
@@ -571,18 +738,28 @@ class KernelService:
 
         async def one(row: StoredKernel) -> None:
             async with gate:
-                if row.runtime != self._backend.runtime or row.details is None:
+                if row.details is None or row.runtime is None:
+                    dead[row.id] = "the kernel was started by an nbplane that kept no runtime record of it"
+                    return
+                try:
+                    backend = await self._adopter(row)
+                except NbplaneError as exc:
+                    dead[row.id] = f"the kernel's cluster cannot be reached: {exc.message}"
+                    return
+                if backend is None:
                     dead[row.id] = "the kernel was started by an nbplane that kept no runtime record of it"
                     return
                 record = KernelRecord(row.id, row.name, row.runtime, row.details, row.connection_info, row.pid)
                 try:
-                    outcome = await self._backend.adopt(record, last_activity=row.last_activity)
+                    outcome = await backend.adopt(record, last_activity=row.last_activity)
                 except Exception as exc:
                     log.exception("adopting kernel %s failed", row.id)
                     dead[row.id] = f"the kernel could not be re-adopted: {exc}"
                     return
                 if outcome.alive:
                     adopted.append(row.id)
+                    if backend is not self._backend:
+                        self._owners[row.id] = backend
                 else:
                     dead[row.id] = outcome.reason or "the kernel did not answer"
 
@@ -602,23 +779,33 @@ class KernelService:
             log.info("re-adopted %d running kernel(s)", len(adopted))
         return AdoptionReport(adopted, dead, orphans)
 
+    async def _adopter(self, row: StoredKernel) -> KernelBackend | None:
+        """The backend that adopts a kernel row: the local one for its runtime, else its cluster's."""
+        if row.runtime == self._backend.runtime:
+            return self._backend
+        backend = self._backend_for(await self.target(Scope(row.instance_id, row.workspace_key), row.cluster_key))
+        return backend if backend.runtime == row.runtime else None
+
     async def close(self, *, stop_kernels: bool) -> int:
         """At server stop: stop every kernel, or let go of them for the next start (their last activity is
         kept). Pooled kernels are stopped either way (the next start does not take them over). Returns how many
         kernels this node was running for users."""
         await self._drain_all()
-        ids = await self._backend.kernel_ids()
+        backends = self._resolver.all()
+        ids = [kernel_id for backend in backends for kernel_id in await backend.kernel_ids()]
         if stop_kernels:
-            await self._backend.close(stop_kernels=True)
+            for backend in backends:
+                await backend.close(stop_kernels=True)
             async with self._db.write() as db:
                 await kernels_repo.set_status(db, ids, KernelStatus.STOPPED, "the server stopped", only_running=True)
             return len(ids)
         last = {}
         for kernel_id in ids:
-            activity = await self._backend.activity(kernel_id)
+            activity = await self._backend_of(kernel_id).activity(kernel_id)
             if activity is not None:
                 last[kernel_id] = activity.last_activity
-        await self._backend.close(stop_kernels=False)
+        for backend in backends:
+            await backend.close(stop_kernels=False)
         try:
             async with self._db.write() as db:
                 await kernels_repo.set_last_activity(db, last)

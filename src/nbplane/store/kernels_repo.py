@@ -32,6 +32,7 @@ class StoredKernel:
     last_activity: datetime | None
     created_by: str | None
     time_created: datetime
+    cluster_key: str | None = None
 
 
 def _stored(row: KernelRow) -> StoredKernel:
@@ -50,6 +51,7 @@ def _stored(row: KernelRow) -> StoredKernel:
         last_activity=row.last_activity,
         created_by=row.created_by,
         time_created=row.time_created,
+        cluster_key=row.cluster_key,
     )
 
 
@@ -66,6 +68,7 @@ async def insert(
     pid: int | None,
     node_id: str,
     created_by: str,
+    cluster_key: str | None = None,
     status: KernelStatus = KernelStatus.RUNNING,
 ) -> None:
     """Record a running (or pooled) kernel. AlreadyExistsError for a duplicate id, NotFoundError when the
@@ -84,6 +87,7 @@ async def insert(
             details=dict(details),
             created_by=created_by,
             time_created=utcnow(),
+            cluster_key=cluster_key,
         )
     )
     try:
@@ -101,6 +105,11 @@ async def get(db: AsyncSession, instance_id: str, workspace_key: str, kernel_id:
         KernelRow.workspace_key == workspace_key,
     )
     row = (await db.scalars(query)).one_or_none()
+    return None if row is None else _stored(row)
+
+
+async def get_by_id(db: AsyncSession, kernel_id: str) -> StoredKernel | None:
+    row = await db.get(KernelRow, kernel_id)
     return None if row is None else _stored(row)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -194,6 +195,46 @@ class KernelRow(Base):
     last_activity: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cluster_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """The workspace cluster the kernel runs on (None: rows from before clusters, the default cluster)."""
+
+
+class ClusterRow(Base):
+    """A workspace's compute target: `kind` local (kernels on the node's machine) or gateway (a Kernel or
+    Enterprise Gateway at `gateway_url`). `gateway_token` is a secret: never returned by the API, never
+    logged, never passed to a kernel; `gateway_ca` is a PEM bundle's text, so that every node can use it."""
+
+    __tablename__ = "clusters"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["instance_id", "workspace_key"],
+            ["workspaces.instance_id", "workspaces.key"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_clusters_scope_created", "instance_id", "workspace_key", "time_created", "key"),
+    )
+
+    instance_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workspace_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(48))
+    state_details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gateway_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    gateway_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gateway_ca: Mapped[str | None] = mapped_column(Text, nullable=True)
+    kernel_env: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_by_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_by_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stopped_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stopped_by_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    time_updated: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class KernelIdentityRow(Base):
