@@ -17,11 +17,13 @@ from sqlalchemy import make_url
 from nbplane import __version__
 from nbplane.api import (
     async_operations,
+    clusters,
     contents,
     health,
     kernel_ws,
     kernels,
     kernelspecs,
+    nodes,
     schema_doc,
     sessions,
     workspace_objects,
@@ -76,9 +78,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, kernel_backend=kernel_backend, authenticator=authenticator)
+        await services.nodes.register()
         report = await services.kernels.adopt_on_start()
         background = [
-            asyncio.create_task(_purge_uploads(services.contents, min(3600.0, settings.upload_ttl_seconds / 2)))
+            asyncio.create_task(_purge_uploads(services.contents, min(3600.0, settings.upload_ttl_seconds / 2))),
+            asyncio.create_task(services.nodes.run_forever(services.kernels)),
         ]
         if services.cull_policy.enabled:
             background.append(asyncio.create_task(services.culler.run_forever()))
@@ -101,8 +105,9 @@ def create_app(
                 await asyncio.gather(*background, return_exceptions=True)
             stop = stop_kernels_on_exit(settings.kernels_on_stop, exit_signal())
             if on_stopping is not None:
-                on_stopping(stop, len(await services.backend.kernel_ids()))
+                on_stopping(stop, len(await services.kernels.user_kernel_ids()))
             await services.kernels.close(stop_kernels=stop)
+            await services.peers.close()
             await services.db.dispose()
 
     app = FastAPI(
@@ -123,8 +128,10 @@ def create_app(
     app.include_router(kernels.router)
     app.include_router(kernel_ws.router)
     app.include_router(workspaces.router)
+    app.include_router(clusters.router)
     app.include_router(workspace_objects.router)
     app.include_router(async_operations.router)
+    app.include_router(nodes.router)
     app.state.unserved = UnservedOperations(app.routes)  # after every router: it reads what is routed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

@@ -4,7 +4,9 @@ app's lifespan. Nothing else constructs services, and nothing changes them after
 from __future__ import annotations
 
 import logging
+import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,19 +16,26 @@ from nbplane.auth.authenticator import (
     RateLimitedAuthenticator,
     SignatureAuthenticator,
 )
+from nbplane.auth.forwarded import ForwardedAuthenticator
 from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.auth.session_tokens import SessionTokenIssuer
 from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
+from nbplane.clusters import ClusterService
 from nbplane.contents import ContentLimits, ContentService, LocalContentStorage
 from nbplane.files import write_private
 from nbplane.idempotency import RetryTokens
 from nbplane.kernels.base import KernelBackend
 from nbplane.kernels.culling import Culler, CullPolicy
+from nbplane.kernels.gateway import GatewayKernelBackend
 from nbplane.kernels.isolation import Isolation, resolve_isolation
 from nbplane.kernels.local import LocalKernelBackend
 from nbplane.kernels.quota import KernelAdmissions, KernelQuota
 from nbplane.kernels.service import KernelService
+from nbplane.kernels.targets import BackendResolver, ComputeTarget
 from nbplane.layout import DataLayout
+from nbplane.nodes import NodeRegistry, NodeTiming
+from nbplane.nodes.peers import PeerClient
+from nbplane.nodes.signing import NodeSigner, cluster_secret
 from nbplane.scope import Scope
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
@@ -53,10 +62,15 @@ class Services:
     cull_policy: CullPolicy
     culler: Culler
     workspaces: WorkspaceService
+    clusters: ClusterService
     workspace_objects: WorkspaceObjectService
     zip_transfers: ZipTransfers
     isolation: Isolation
     isolation_warning: str | None
+    nodes: NodeRegistry
+    node_signer: NodeSigner
+    peers: PeerClient
+    peer_ssl: ssl.SSLContext
 
 
 def content_service(settings: Settings, layout: DataLayout, sessions: SessionService) -> ContentService:
@@ -95,12 +109,49 @@ def build_authenticator(settings: Settings, db: Database) -> Authenticator:
     return authenticator
 
 
+def gateway_backends(settings: Settings) -> Callable[[ComputeTarget], KernelBackend]:
+    """How a gateway cluster's backend is made (the resolver makes one per cluster, on first use)."""
+
+    def make(target: ComputeTarget) -> KernelBackend:
+        assert target.gateway is not None
+        return GatewayKernelBackend(
+            target.gateway,
+            cluster_key=target.cluster_key,
+            default_kernel_name=settings.default_kernel_name,
+            request_timeout=settings.gateway_request_timeout,
+            connect_timeout=settings.gateway_connect_timeout,
+            start_timeout=settings.kernel_start_timeout,
+            adopt_timeout=settings.kernel_adopt_timeout,
+            retries=settings.gateway_retries,
+            replay_max_messages=settings.kernel_replay_max_messages,
+            replay_max_bytes=settings.kernel_replay_max_bytes,
+        )
+
+    return make
+
+
 def node_id(layout: DataLayout) -> str:
     """This server's stable identity among servers sharing one database (kept in its data dir)."""
     path = layout.node_id_file
     if not path.exists():
         write_private(path, uuid.uuid4().hex)
     return path.read_text().strip()
+
+
+def node_registry(settings: Settings, db: Database, node: str) -> NodeRegistry:
+    timing = NodeTiming(
+        lease=settings.node_lease, heartbeat=settings.node_heartbeat, dead_after=settings.node_dead_after
+    )
+    return NodeRegistry(db, node, settings.node_address, timing)
+
+
+def peer_ssl_context(settings: Settings, layout: DataLayout) -> ssl.SSLContext:
+    """How this node verifies the other nodes it forwards to: `node_ca_bundle`, else this data dir's own CA
+    (servers given copies of one data dir's `tls/`), else the system's trust store."""
+    bundle = settings.node_ca_bundle
+    if bundle is None and settings.tls_cert is None and (layout.tls / "ca.pem").exists():
+        bundle = layout.tls / "ca.pem"
+    return ssl.create_default_context(cafile=str(bundle) if bundle else None)
 
 
 async def build_services(
@@ -131,17 +182,27 @@ async def build_services(
         isolation=isolation,
     )
     switches_user = kernel_backend is None and isolation.switches_user  # only local processes change users
+    this_node = node_id(layout)
+    nodes = node_registry(settings, db, this_node)
+    signer = NodeSigner(cluster_secret(session_signing_key(settings.data_dir)), this_node)
+    peer_ssl = peer_ssl_context(settings, layout)
+    peers = PeerClient(signer, peer_ssl)
     kernels = KernelService(
         db,
         backend,
         workspace_dir=layout.workspace_dir,
-        node_id=node_id(layout),
+        node_id=this_node,
         identity_base=settings.kernel_uid_base if switches_user else None,
         admissions=KernelAdmissions(
             db,
             KernelQuota(settings.max_kernels, settings.max_kernels_per_workspace, settings.max_kernels_per_user),
             start_timeout=settings.kernel_start_timeout,
         ),
+        nodes=nodes,
+        peers=peers,
+        resolver=BackendResolver(backend, gateway_backends(settings)),
+        pool_size=settings.kernel_pool_size,
+        pool_max_total=settings.kernel_pool_max_kernels,
     )
     sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
     policy = CullPolicy(
@@ -161,12 +222,17 @@ async def build_services(
         sessions=sessions,
         contents=contents,
         retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
-        authenticator=authenticator or build_authenticator(settings, db),
+        authenticator=ForwardedAuthenticator(authenticator or build_authenticator(settings, db), signer),
         cull_policy=policy,
         culler=Culler(kernels, policy),
         workspaces=WorkspaceService(db, layout, runtime_teardown(sessions, kernels)),
+        clusters=ClusterService(db, kernels),
         workspace_objects=WorkspaceObjectService(contents, tree_limits(settings)),
         zip_transfers=ZipTransfers(contents, layout.staging, tree_limits(settings)),
         isolation=isolation,
         isolation_warning=isolation_warning,
+        nodes=nodes,
+        node_signer=signer,
+        peers=peers,
+        peer_ssl=peer_ssl,
     )

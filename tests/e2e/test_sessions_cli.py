@@ -34,8 +34,13 @@ def test_cli_round_trip(server: Server) -> None:
     assert conflict.returncode == 409 & 0xFF
     assert cli_json(conflict)["code"] == "Conflict"
 
+    k1 = server.nbplane(
+        "admin", "create-cluster", "--instance", server.instance_id, "--workspace", ws, "--name", "k1"
+    ).splitlines()[-1]
     second = cli_json(
-        server.cli("notebook", "create-session", ws, "--body", '{"path":"cli/b.ipynb","cluster_id":"k1"}', check=True)
+        server.cli(
+            "notebook", "create-session", ws, "--body", f'{{"path":"cli/b.ipynb","cluster_id":"{k1}"}}', check=True
+        )
     )["data"]
 
     listed = cli_json(server.cli("notebook", "list-sessions", ws, "--limit", "1", check=True))
@@ -48,7 +53,7 @@ def test_cli_round_trip(server: Server) -> None:
         server.cli("notebook", "list-sessions", ws, "--sort-order", "ASC", "--sort-by", "timeCreated", check=True)
     )
     assert [s["id"] for s in ascending["data"]["items"]] == [session["id"], second["id"]]
-    filtered = cli_json(server.cli("notebook", "list-sessions", ws, "--cluster-id", "k1", check=True))
+    filtered = cli_json(server.cli("notebook", "list-sessions", ws, "--cluster-id", k1, check=True))
     assert [s["id"] for s in filtered["data"]["items"]] == [second["id"]]
     by_path = cli_json(server.cli("notebook", "list-sessions", ws, "--path", "cli/a.ipynb", check=True))
     assert [s["id"] for s in by_path["data"]["items"]] == [session["id"]]

@@ -8,6 +8,14 @@ from aidp_python_client.aidataplatform_dp.models import CreateSessionDetails, Ke
 
 from tests.e2e.conftest import Server
 
+
+def _cluster(server: Server, name: str) -> str:
+    """A local cluster of the server's workspace (a session's cluster_id must name one)."""
+    return server.nbplane(
+        "admin", "create-cluster", "--instance", server.instance_id, "--workspace", server.workspace_key, "--name", name
+    ).splitlines()[-1]
+
+
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("cleanup_sessions")]
 
 
@@ -53,9 +61,10 @@ def test_retry_token_replay_and_conflict(server: Server) -> None:
 def test_list_filters_sort_and_paging(server: Server) -> None:
     client = server.sdk()
     ids = []
+    gpu_key, cpu_key = _cluster(server, "gpu"), _cluster(server, "cpu")
     for i in range(5):
         details = CreateSessionDetails(
-            path=f"list/{i}.ipynb", cluster_id="gpu" if i % 2 else "cpu", agent_flow_key=f"flow{i}", type="notebook"
+            path=f"list/{i}.ipynb", cluster_id=gpu_key if i % 2 else cpu_key, agent_flow_key=f"flow{i}", type="notebook"
         )
         ids.append(client.create_session(server.instance_id, server.workspace_key, details).data.id)
 
@@ -65,7 +74,7 @@ def test_list_filters_sort_and_paging(server: Server) -> None:
     asc = client.list_sessions(server.instance_id, server.workspace_key, sort_order="ASC", sort_by="timeCreated")
     assert [s.id for s in asc.data.items] == ids
 
-    gpu = client.list_sessions(server.instance_id, server.workspace_key, cluster_id="gpu")
+    gpu = client.list_sessions(server.instance_id, server.workspace_key, cluster_id=gpu_key)
     assert sorted(s.path for s in gpu.data.items) == ["list/1.ipynb", "list/3.ipynb"]
     by_path = client.list_sessions(server.instance_id, server.workspace_key, path="list/2.ipynb")
     assert [s.id for s in by_path.data.items] == [ids[2]]
@@ -89,19 +98,20 @@ def test_patch_each_field_stale_etag_and_delete(server: Server) -> None:
     )
     sid, etag = created.data.id, created.headers["etag"]
     old_kernel = created.data.kernel.id
+    c1 = _cluster(server, "c-1")
 
     patched = client.patch_session(
         server.instance_id,
         server.workspace_key,
         sid,
-        PatchSessionDetails(name="renamed", path="p/two.ipynb", type="file", cluster_id="c-1"),
+        PatchSessionDetails(name="renamed", path="p/two.ipynb", type="file", cluster_id=c1),
         if_match=etag,
     )
     assert (patched.data.name, patched.data.path, patched.data.type, patched.data.cluster_id) == (
         "renamed",
         "p/two.ipynb",
         "file",
-        "c-1",
+        c1,
     )
     with pytest.raises(oci.exceptions.ServiceError) as stale:
         client.patch_session(

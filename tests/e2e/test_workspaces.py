@@ -219,7 +219,6 @@ def test_a_second_user_without_access_gets_404(server: Server, tmp_path: Path) -
 @pytest.mark.parametrize(
     ("args", "group"),
     [
-        (["cluster", "list", "default"], "Cluster"),
         (["catalog", "list"], "Catalog"),
         (["workflow", "list-jobs", "default"], "Workflow"),
     ],

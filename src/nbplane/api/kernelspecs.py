@@ -11,6 +11,7 @@ from nbplane.api import urls
 from nbplane.api.deps import ServicesDep, WorkspaceScope
 from nbplane.errors import NotFoundError
 from nbplane.kernels.base import KernelSpecInfo, resource_files
+from nbplane.scope import Scope
 
 BASE = urls.NOTEBOOK
 router = APIRouter(prefix=BASE)
@@ -35,8 +36,8 @@ def spec_model(spec: KernelSpecInfo, base: str) -> dict[str, Any]:
     return {"name": spec.name, "spec": body, "resources": resources}
 
 
-async def _find(services: ServicesDep, name: str) -> KernelSpecInfo:
-    spec = (await services.kernels.kernelspecs()).get(name)
+async def _find(services: ServicesDep, scope: Scope, name: str) -> KernelSpecInfo:
+    spec = (await services.kernels.kernelspecs(scope)).get(name)
     if spec is None:
         raise NotFoundError(f"Kernel spec {name} not found")
     return spec
@@ -44,25 +45,28 @@ async def _find(services: ServicesDep, name: str) -> KernelSpecInfo:
 
 @router.get("/api/kernelspecs")
 async def list_kernelspecs(
-    aiDataPlatformId: str, workspaceKey: str, _: WorkspaceScope, services: ServicesDep
+    aiDataPlatformId: str, workspaceKey: str, scope: WorkspaceScope, services: ServicesDep
 ) -> JSONResponse:
+    """The kernelspecs of the workspace's clusters."""
     base = _base_path(aiDataPlatformId, workspaceKey)
-    specs = {name: spec_model(spec, base) for name, spec in sorted((await services.kernels.kernelspecs()).items())}
+    found = await services.kernels.kernelspecs(scope)
+    specs = {name: spec_model(spec, base) for name, spec in sorted(found.items())}
     return JSONResponse({"default": services.kernels.default_kernel_name, "kernelspecs": specs})
 
 
 @router.get("/api/kernelspecs/{kernelName}")
 async def get_kernelspec(
-    aiDataPlatformId: str, workspaceKey: str, kernelName: str, _: WorkspaceScope, services: ServicesDep
+    aiDataPlatformId: str, workspaceKey: str, kernelName: str, scope: WorkspaceScope, services: ServicesDep
 ) -> JSONResponse:
-    return JSONResponse(spec_model(await _find(services, kernelName), _base_path(aiDataPlatformId, workspaceKey)))
+    spec = await _find(services, scope, kernelName)
+    return JSONResponse(spec_model(spec, _base_path(aiDataPlatformId, workspaceKey)))
 
 
 @router.get("/kernelspecs/{kernelName}/{fileName}")
 async def get_kernelspec_resource(
-    kernelName: str, fileName: str, _: WorkspaceScope, services: ServicesDep
+    kernelName: str, fileName: str, scope: WorkspaceScope, services: ServicesDep
 ) -> FileResponse:
-    path = resource_files(await _find(services, kernelName)).get(fileName)
+    path = resource_files(await _find(services, scope, kernelName)).get(fileName)
     if path is None:
         raise NotFoundError(f"Kernel spec resource {kernelName}/{fileName} not found")
     return FileResponse(path)

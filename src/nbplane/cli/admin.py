@@ -27,12 +27,13 @@ from nbplane.cli._common import (
     _tenancy_or_bootstrap,
     _with_db,
 )
+from nbplane.clusters import Cluster, ClusterKind, ClusterService, GatewayDetails
 from nbplane.errors import InvalidInputError, NbplaneError
 from nbplane.files import write_private
 from nbplane.layout import DataLayout
 from nbplane.scope import Scope
 from nbplane.settings import Settings
-from nbplane.store import credentials, directory, workspaces_repo
+from nbplane.store import credentials, directory, kernels_repo, nodes_repo, workspaces_repo
 from nbplane.store.db import Database
 from nbplane.workspaces import DEFAULT_WORKSPACE_KEY, Permission, WorkspaceService, check_key
 from nbplane.workspaces.provisioning import provision_instance
@@ -171,19 +172,115 @@ def _run_domain(settings: Settings, work: Any) -> None:
 @DATA_DIR
 @DATABASE_URL
 def list_all(data_dir: Path | None, database_url: str | None) -> None:
-    """List instances and their workspaces."""
+    """List instances, their workspaces and the workspaces' clusters (never a gateway token)."""
     settings = _settings(data_dir, database_url)
 
-    async def work(db: Database) -> list[tuple[str, str, list[str]]]:
+    async def work(db: Database) -> list[tuple[str, str, list[str], list[Cluster]]]:
         async with db.read() as session:
             rows = []
             for instance in await directory.list_instances(session):
                 keys = [w.key for w in await workspaces_repo.list_for_instance(session, instance.id)]
-                rows.append((instance.id, instance.tenancy_id, keys))
-            return rows
+                rows.append((instance.id, instance.tenancy_id, keys, []))
+        return [(i, t, k, await ClusterService(db, None).all_of_instance(i)) for i, t, k, _ in rows]
 
-    for instance_id, tenancy_id, keys in asyncio.run(_with_db(settings, work)):
+    for instance_id, tenancy_id, keys, clusters in asyncio.run(_with_db(settings, work)):
         click.echo(f"{instance_id}  tenancy={tenancy_id}  workspaces={','.join(keys)}")
+        for c in clusters:
+            where = c.gateway_url if c.kind is ClusterKind.GATEWAY else "this server"
+            default = "  (default)" if c.is_default else ""
+            click.echo(
+                f"  cluster {c.scope.workspace_key}/{c.key}  {c.kind.value}  {c.state.value}  {where}  "
+                f"name={c.display_name!r}{default}"
+            )
+
+
+@admin.command("create-cluster")
+@DATA_DIR
+@DATABASE_URL
+@click.option("--instance", "instance_id", required=True, help="Instance OCID.")
+@click.option("--workspace", "workspace_key", required=True, help="Workspace key.")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--gateway-url", default=None, help="A Jupyter Kernel Gateway or Enterprise Gateway URL (http or https).")
+@click.option(
+    "--gateway-token",
+    default=None,
+    envvar="NBPLANE_GATEWAY_TOKEN",
+    help="The gateway's auth token (or NBPLANE_GATEWAY_TOKEN, which keeps it out of the process list). "
+    "Stored in the database, never printed, never passed to kernels.",
+)
+@click.option(
+    "--gateway-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A PEM CA bundle the gateway's certificate is checked against (default: the system's).",
+)
+@click.option(
+    "--kernel-env",
+    "kernel_env",
+    multiple=True,
+    metavar="KERNEL_NAME=VALUE",
+    help="A KERNEL_* variable for the gateway's kernels, e.g. KERNEL_USERNAME=alice (repeatable).",
+)
+def create_cluster(
+    data_dir: Path | None,
+    database_url: str | None,
+    instance_id: str,
+    workspace_key: str,
+    name: str,
+    gateway_url: str | None,
+    gateway_token: str | None,
+    gateway_ca: Path | None,
+    kernel_env: tuple[str, ...],
+) -> None:
+    """Create a cluster in a workspace and print its key (last line): local, or on a gateway."""
+    if gateway_url is None and (gateway_token or gateway_ca or kernel_env):
+        raise click.UsageError("--gateway-token, --gateway-ca and --kernel-env need --gateway-url.")
+    env: dict[str, str] = {}
+    for item in kernel_env:
+        var, sep, value = item.partition("=")
+        if not sep or not var.startswith("KERNEL_"):
+            raise click.BadParameter(f"{item!r} is not KERNEL_NAME=VALUE", param_hint="--kernel-env")
+        env[var] = value
+    gateway = None
+    if gateway_url is not None:
+        ca_pem = gateway_ca.read_text() if gateway_ca is not None else None
+        gateway = GatewayDetails(gateway_url, gateway_token or None, ca_pem, env)
+    settings = _settings(data_dir, database_url)
+    made: list[Cluster] = []
+
+    async def work(db: Database) -> None:
+        made.append(
+            await ClusterService(db, None).provision(
+                instance_id, workspace_key, name, gateway=gateway, actor=_admin_actor()
+            )
+        )
+
+    _run_domain(settings, work)
+    click.echo(made[0].key)
+
+
+@admin.command("list-nodes")
+@DATA_DIR
+@DATABASE_URL
+def list_nodes(data_dir: Path | None, database_url: str | None) -> None:
+    """List the servers sharing the database: address, lease, and the kernels each is recorded as running."""
+    settings = _settings(data_dir, database_url)
+
+    async def work(db: Database) -> list[str]:
+        async with db.read() as session:
+            nodes = await nodes_repo.list_all(session)
+            running = await kernels_repo.running_count_by_node(session)
+        now = datetime.now(UTC)
+        return [
+            f"{n.id}  address={n.address or '-'}  started={n.started.isoformat(timespec='seconds')}"
+            f"  lease={'live' if n.lease_expires >= now else 'ran out'}"
+            f" until {n.lease_expires.isoformat(timespec='seconds')}"
+            f"  running_kernels={running.get(n.id, 0)}"
+            for n in nodes
+        ]
+
+    for line in asyncio.run(_with_db(settings, work)):
+        click.echo(line)
 
 
 def _admin_actor() -> str:

@@ -82,6 +82,7 @@ class ExecutionState(StrEnum):
     RESTARTING = "restarting"
     AUTORESTARTING = "autorestarting"
     DEAD = "dead"
+    UNKNOWN = "unknown"  # nobody can tell: another node's lease ran out, or a gateway does not answer
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,9 @@ class KernelBackend(ABC):
 
     runtime: str
     """The `KernelRecord.runtime` this backend writes and adopts."""
+    shared_runtime: bool = False
+    """Whether every node reaches this backend's kernels (a gateway's), so that any node may adopt one a
+    peer started; local processes are their node's own."""
     default_kernel_name: str
 
     @abstractmethod
@@ -179,6 +183,18 @@ class KernelBackend(ABC):
     async def attach(self, kernel_id: str, client_id: str) -> KernelAttachment:
         """Attach a client (a websocket) to a running kernel; counts in `connections` until detached.
         An attachment with the same `client_id` is replaced. BackendError for a dead kernel."""
+
+    supports_pool: bool = False
+    """Whether `hand_out` can prepare a kernel started ahead of demand; a warm pool is kept only then."""
+
+    async def hand_out(self, kernel_id: str, env: Mapping[str, str]) -> KernelRecord | None:
+        """Prepare a kernel started ahead of demand (the warm pool) for the start that takes it: check it is
+        alive and answers, give it `env` where it differs from its launch env (the process, and the env its
+        restarts use), and start its activity clock now. Returns its (maybe new) record, or None, leaving the
+        kernel untouched, when this backend cannot apply that env to a started kernel (the caller then starts a
+        fresh one). BackendError when the kernel is dead or does not answer. Backends without a pool keep this
+        default."""
+        return None
 
     record_listener: Callable[[KernelRecord], Awaitable[None]] | None = None
     """Set by the owner: awaited with a kernel's new record whenever what is needed to reach it changes (a

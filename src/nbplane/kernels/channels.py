@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 _SOCKET_TYPES = {"shell": zmq.DEALER, "control": zmq.DEALER, "stdin": zmq.DEALER, "iopub": zmq.SUB}
 _CLIENT_CHANNELS = frozenset({"shell", "control", "stdin"})
 _NUDGE_INTERVAL = 0.5
-_TRANSITIONAL = frozenset({ExecutionState.STARTING, ExecutionState.RESTARTING, ExecutionState.AUTORESTARTING})
+_TRANSITIONAL = frozenset(
+    {ExecutionState.STARTING, ExecutionState.RESTARTING, ExecutionState.AUTORESTARTING, ExecutionState.UNKNOWN}
+)
 
 
 class Attachment:
@@ -299,18 +301,38 @@ class KernelChannels:
         except TimeoutError:
             raise BackendError("the kernel did not answer kernel_info_request in time") from None
 
-    async def _send_probe(self, channel: str) -> asyncio.Future[WireMessage]:
+    async def server_execute(self, code: str, wait_s: float = 10.0) -> WireMessage:
+        """Run `code` silently as the server (no history, no execution count, no output to clients, no user
+        activity) and return the execute_reply. Raises `BackendError` if no reply arrives within `wait_s`."""
+        content = {"code": code, "silent": True, "store_history": False, "allow_stdin": False}
+        fut = await self._send_probe("shell", "execute_request", content)
+        try:
+            return await asyncio.wait_for(fut, wait_s)
+        except TimeoutError:
+            raise BackendError("the kernel did not answer the server's execute_request in time") from None
+
+    async def _send_probe(
+        self, channel: str, msg_type: str = "kernel_info_request", content: dict[str, Any] | None = None
+    ) -> asyncio.Future[WireMessage]:
         if channel not in ("shell", "control"):
-            raise ValueError(f"kernel_info_request goes on shell or control, not {channel!r}")
-        if self._closed or not self._sockets:
+            raise ValueError(f"{msg_type} goes on shell or control, not {channel!r}")
+        if self._closed or not self._is_open():
             raise BackendError("kernel channels are not open")
-        msg = self.session.msg("kernel_info_request")
+        msg = self.session.msg(msg_type, content=content or {})
         fut: asyncio.Future[WireMessage] = asyncio.get_running_loop().create_future()
         self._probes.put(msg["msg_id"])
         self._probe_replies[msg["msg_id"]] = fut
         fut.add_done_callback(lambda _: self._probe_replies.pop(msg["msg_id"], None))
-        await self._sockets[channel].send_multipart(self.session.serialize(msg))
+        await self._transmit(channel, msg, [])
         return fut
+
+    def _is_open(self) -> bool:
+        return bool(self._sockets)
+
+    async def _transmit(self, channel: str, msg: WireMessage, buffers: list[bytes]) -> None:
+        """Put one message (header, parent_header, metadata, content) on the kernel's `channel`; the transport
+        is the subclass's to change (a gateway backend speaks websocket instead of zmq)."""
+        await self._sockets[channel].send_multipart([*self.session.serialize(msg), *buffers])
 
     async def close(self, *, detail: str | None = None) -> None:
         """End every attachment (after what is queued to it, e.g. a final dead status; `detail` says why),
@@ -391,19 +413,17 @@ class KernelChannels:
         owner = self._requests.get(msg_id)
         if msg_id in self._probes or (owner not in (None, client_id) and owner in self._attachments):
             raise InvalidInputError("msg_id is already in use by another client")
-        if self._closed or not self._sockets:
+        if self._closed or not self._is_open():
             raise BackendError("kernel channels are not open")
         self._requests.put(msg_id, client_id)
         self._tracker.client_message(header)
-        parts = self.session.serialize(
-            {
-                "header": header,
-                "parent_header": msg.get("parent_header") or {},
-                "metadata": msg.get("metadata") or {},
-                "content": msg.get("content") or {},
-            }
-        )
-        await self._sockets[channel].send_multipart([*parts, *(msg.get("buffers") or ())])
+        body = {
+            "header": header,
+            "parent_header": msg.get("parent_header") or {},
+            "metadata": msg.get("metadata") or {},
+            "content": msg.get("content") or {},
+        }
+        await self._transmit(channel, body, list(msg.get("buffers") or ()))
 
     # -- kernel -> clients ------------------------------------------------------------------------
 

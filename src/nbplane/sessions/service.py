@@ -26,6 +26,7 @@ from nbplane.errors import (
     QuotaExceededError,
 )
 from nbplane.etags import etag_matches
+from nbplane.kernels.base import KernelActivity
 from nbplane.kernels.service import KernelService
 from nbplane.scope import Scope
 from nbplane.sessions import paths
@@ -44,7 +45,7 @@ from nbplane.sessions.models import (
 from nbplane.store import sessions_repo
 from nbplane.store.db import Database
 from nbplane.store.sessions_repo import KernelState, StoredSession
-from nbplane.store.tables import utcnow
+from nbplane.store.tables import KernelStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,21 @@ class SessionService:
 
     # ---- reads -------------------------------------------------------------------------------
 
-    async def _view(self, row: StoredSession, kernel: KernelState) -> SessionView:
+    async def _view(
+        self, row: StoredSession, kernel: KernelState, remote: dict[str, KernelActivity] | None = None
+    ) -> SessionView:
+        """`remote`: the live state of kernels other nodes run, when the caller asked them already (a list)."""
         activity = await self._kernels.activity(row.kernel_id) if row.kernel_id else None
-        return SessionView(_to_domain(row), activity, kernel.status, kernel.reason)
+        note = None
+        if activity is None and row.kernel_id and kernel.status is KernelStatus.RUNNING:
+            activity = await self._kernels.reach(row.kernel_id)  # a gateway kernel another node started
+            if activity is None:
+                if remote is None:
+                    remote = await self._kernels.remote_activity({row.kernel_id: kernel.node_id})
+                activity = remote.get(row.kernel_id)
+                if activity is None:
+                    note = await self._kernels.remote_note(row.kernel_id, kernel.node_id)
+        return SessionView(_to_domain(row), activity, kernel.status, kernel.reason, kernel_note=note)
 
     async def get(self, scope: Scope, session_id: str) -> SessionView:
         async with self._db.read() as db:
@@ -109,7 +122,9 @@ class SessionService:
             )
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = [await self._view(row, kernel) for row, kernel in rows]
+        running = {r.kernel_id: k.node_id for r, k in rows if r.kernel_id and k.status is KernelStatus.RUNNING}
+        remote = await self._kernels.remote_activity(running)
+        items = [await self._view(row, kernel, remote) for row, kernel in rows]
         next_page = None
         if more and rows:
             last = rows[-1][0]
@@ -123,10 +138,12 @@ class SessionService:
     # ---- create ------------------------------------------------------------------------------
 
     async def create(self, scope: Scope, request: CreateSessionRequest, *, created_by: str) -> SessionView:
-        """Create a session, or return the live one that already exists for `request.path`."""
+        """Create a session, or return the live one that already exists for `request.path`. The session runs
+        on `request.cluster_id` (InvalidInputError unless it is a cluster of the workspace) or the default."""
         if request.path is not None:
             request = dataclasses.replace(request, path=paths.normalize(request.path))
-        kernel_name = await self._validate_kernel_choice(scope, request.kernel_id, request.kernel_name)
+        cluster_key = await self._cluster(scope, request.cluster_id, active=request.kernel_id is None)
+        kernel_name = await self._validate_kernel_choice(scope, request.kernel_id, request.kernel_name, cluster_key)
         while True:
             if request.path is not None:
                 existing = await self._settled_session_for_path(scope, request.path)
@@ -140,7 +157,7 @@ class SessionService:
                 path=request.path,
                 name=request.name if request.name is not None else _default_name(request.path),
                 type=request.type,
-                cluster_id=request.cluster_id,
+                cluster_id=cluster_key,
                 agent_flow_key=request.agent_flow_key,
                 kernel_id=None,
                 kernel_name=kernel_name,
@@ -159,14 +176,29 @@ class SessionService:
                 continue  # another request won the path; wait for and return its session
             return await self._finish_create(scope, row, request.kernel_id, kernel_name, created_by)
 
-    async def _validate_kernel_choice(self, scope: Scope, kernel_id: str | None, kernel_name: str | None) -> str:
+    async def _cluster(self, scope: Scope, cluster_id: str | None, *, active: bool = False) -> str:
+        """The key of the cluster a session runs on: `cluster_id`, which must be a cluster of the workspace,
+        or the workspace's default cluster; with `active`, ConflictError unless it is ACTIVE."""
+        try:
+            target = await self._kernels.target(scope, cluster_id)
+        except NotFoundError:
+            raise InvalidInputError(
+                f"No such cluster: {cluster_id}. clusterId must be the key of a cluster of this workspace."
+            ) from None
+        if active:
+            target.require_active()
+        return target.cluster_key
+
+    async def _validate_kernel_choice(
+        self, scope: Scope, kernel_id: str | None, kernel_name: str | None, cluster_key: str | None = None
+    ) -> str:
         """The kernelspec the session will use; rejects unknown kernels and specs before anything is written."""
         if kernel_id is not None:
             kernel = await self._kernels.find(scope, kernel_id)
             if kernel is None or not await self._kernels.is_alive(kernel_id):
                 raise InvalidInputError(f"No such kernel: {kernel_id}")
             return kernel.name
-        return await self._kernels.check_kernel_name(kernel_name)
+        return await self._kernels.check_kernel_name(kernel_name, scope, cluster_key)
 
     async def _settled_session_for_path(self, scope: Scope, path: str) -> SessionView | None:
         """The existing session for `path` once it is no longer CREATING; None when there is none.
@@ -199,7 +231,9 @@ class SessionService:
             kernel_id = attach_to
         else:
             try:
-                started = await self._kernels.start(scope, kernel_name, path=row.path, created_by=created_by)
+                started = await self._kernels.start(
+                    scope, kernel_name, path=row.path, created_by=created_by, cluster_key=row.cluster_id
+                )
             except QuotaExceededError:
                 async with self._db.write() as db:  # refused before anything ran: leave no session behind
                     await sessions_repo.delete_session(db, row.id)
@@ -210,6 +244,10 @@ class SessionService:
                         db, row.id, lifecycle_state=LifecycleState.FAILED.value, lifecycle_details=exc.message
                     )
                 return await self.get(scope, row.id)
+            except (ConflictError, NotFoundError, InvalidInputError):
+                async with self._db.write() as db:  # e.g. the cluster was stopped meanwhile: leave nothing
+                    await sessions_repo.delete_session(db, row.id)
+                raise
             kernel_id = started.id
         async with self._db.write() as db:
             current = await sessions_repo.get_by_id(db, row.id)
@@ -225,7 +263,9 @@ class SessionService:
     async def _revive(self, scope: Scope, row: StoredSession) -> SessionView:
         """Give an ACTIVE session whose kernel is gone (culled, dead, or lost with a server) a fresh kernel,
         keeping the session id."""
-        started = await self._kernels.start(scope, row.kernel_name, path=row.path, created_by=row.created_by or "")
+        started = await self._kernels.start(
+            scope, row.kernel_name, path=row.path, created_by=row.created_by or "", cluster_key=row.cluster_id
+        )
         async with self._db.write() as db:
             current = await sessions_repo.get_by_id(db, row.id)
             stale = current is None or current.kernel_id != row.kernel_id
@@ -246,6 +286,9 @@ class SessionService:
             request = dataclasses.replace(request, path=paths.normalize(request.path))
         current = await self.get(scope, session_id)
         check_if_match(if_match, current.session.etag)
+        new_cluster = None if isinstance(request.cluster_id, Unset) else await self._cluster(scope, request.cluster_id)
+        cluster = new_cluster or current.session.cluster_id
+        moving = new_cluster is not None and new_cluster != current.session.cluster_id
         if request.path is not None and not isinstance(request.path, Unset):
             async with self._db.read() as db:
                 holder = await sessions_repo.get_by_path(db, scope.instance_id, scope.workspace_key, request.path)
@@ -258,9 +301,12 @@ class SessionService:
         if request.kernel_id is not None and request.kernel_id != current.session.kernel_id:
             new_kernel_name = await self._validate_kernel_choice(scope, request.kernel_id, None)
             new_kernel_id = request.kernel_id
-        elif request.kernel_id is None and request.kernel_name is not None:
-            new_kernel_name = await self._validate_kernel_choice(scope, None, request.kernel_name)
-            started = await self._kernels.start(scope, new_kernel_name, path=path, created_by=actor)
+        elif request.kernel_id is None and (request.kernel_name is not None or moving):
+            wanted = request.kernel_name or current.session.kernel_name
+            new_kernel_name = await self._validate_kernel_choice(scope, None, wanted, cluster)
+            started = await self._kernels.start(
+                scope, new_kernel_name, path=path, created_by=actor, cluster_key=cluster
+            )
             new_kernel_id, started_here = started.id, True
         elif (
             current.session.lifecycle_state is LifecycleState.ACTIVE
@@ -269,7 +315,9 @@ class SessionService:
         ):
             # A patch revives a session whose kernel is gone (culled, dead), as a create for its path does.
             new_kernel_name = current.session.kernel_name
-            started = await self._kernels.start(scope, new_kernel_name, path=path, created_by=actor)
+            started = await self._kernels.start(
+                scope, new_kernel_name, path=path, created_by=actor, cluster_key=cluster
+            )
             new_kernel_id, started_here = started.id, True
 
         old_kernel_id = current.session.kernel_id
@@ -281,10 +329,12 @@ class SessionService:
                 check_if_match(if_match, _to_domain(row).etag)
                 old_kernel_id = row.kernel_id
                 changes: dict[str, object] = {}
-                for attr in ("name", "path", "type", "cluster_id"):
+                for attr in ("name", "path", "type"):
                     value = getattr(request, attr)
                     if not isinstance(value, Unset):
                         changes[attr] = value
+                if new_cluster is not None:
+                    changes["cluster_id"] = new_cluster
                 if new_kernel_id is not None and new_kernel_name is not None:
                     changes.update(
                         kernel_id=new_kernel_id,

@@ -41,6 +41,7 @@ class KernelState:
 
     status: KernelStatus | None
     reason: str | None
+    node_id: str | None = None
 
 
 _FIELDS = tuple(StoredSession.__dataclass_fields__)
@@ -51,8 +52,8 @@ def _stored(row: SessionRow) -> StoredSession:
     return StoredSession(**{f: getattr(row, f) for f in _FIELDS})
 
 
-def _kernel_state(status: str | None, reason: str | None) -> KernelState:
-    return KernelState(None if status is None else KernelStatus(status), reason)
+def _kernel_state(status: str | None, reason: str | None, node_id: str | None = None) -> KernelState:
+    return KernelState(None if status is None else KernelStatus(status), reason, node_id)
 
 
 def _scoped(query: Select[Any], instance_id: str, workspace_key: str) -> Select[Any]:
@@ -103,12 +104,12 @@ async def get_with_kernel_state(
     db: AsyncSession, instance_id: str, workspace_key: str, session_id: str
 ) -> tuple[StoredSession, KernelState] | None:
     query = (
-        _scoped(select(SessionRow, KernelRow.status, KernelRow.reason), instance_id, workspace_key)
+        _scoped(select(SessionRow, KernelRow.status, KernelRow.reason, KernelRow.node_id), instance_id, workspace_key)
         .outerjoin(KernelRow, KernelRow.id == SessionRow.kernel_id)
         .where(SessionRow.id == session_id)
     )
     row = (await db.execute(query)).one_or_none()
-    return None if row is None else (_stored(row[0]), _kernel_state(row[1], row[2]))
+    return None if row is None else (_stored(row[0]), _kernel_state(row[1], row[2], row[3]))
 
 
 async def get_by_path(db: AsyncSession, instance_id: str, workspace_key: str, path: str) -> StoredSession | None:
@@ -136,9 +137,9 @@ async def page(
     limit: int,
 ) -> Sequence[tuple[StoredSession, KernelState]]:
     """One indexed query: a page of sessions with their kernel's stored status, keyset-paginated."""
-    query = _scoped(select(SessionRow, KernelRow.status, KernelRow.reason), instance_id, workspace_key).outerjoin(
-        KernelRow, KernelRow.id == SessionRow.kernel_id
-    )
+    query = _scoped(
+        select(SessionRow, KernelRow.status, KernelRow.reason, KernelRow.node_id), instance_id, workspace_key
+    ).outerjoin(KernelRow, KernelRow.id == SessionRow.kernel_id)
     if path is not None:
         query = query.where(SessionRow.path == path)
     if cluster_id is not None:
@@ -166,7 +167,7 @@ async def page(
     else:
         query = query.order_by(SessionRow.time_created.desc(), SessionRow.id.desc())
     rows = (await db.execute(query.limit(limit))).all()
-    return [(_stored(r[0]), _kernel_state(r[1], r[2])) for r in rows]
+    return [(_stored(r[0]), _kernel_state(r[1], r[2], r[3])) for r in rows]
 
 
 async def sessions_using_kernel(db: AsyncSession, kernel_id: str) -> int:

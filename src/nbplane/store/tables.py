@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -154,9 +155,12 @@ class WorkspaceGrantRow(Base):
 
 
 class KernelStatus(StrEnum):
-    """A kernel row's status. RUNNING: a node runs it (its `node_id`); the others are final, with `reason`."""
+    """A kernel row's status. RUNNING: a node runs it (its `node_id`); POOLED: a node runs it warm for the
+    workspace's next start and nobody uses it yet (never listed, never culled); the others are final, with
+    `reason`."""
 
     RUNNING = "running"
+    POOLED = "pooled"  # started ahead of demand (the warm pool); RUNNING once handed out
     STOPPED = "stopped"  # shut down on request (delete, last session gone, server stop in the stop mode)
     DEAD = "dead"  # ended on its own: crashed, restarts exhausted, gone while no server ran, did not answer
     CULLED = "culled"  # shut down by the idle/busy culler
@@ -191,6 +195,46 @@ class KernelRow(Base):
     last_activity: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cluster_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """The workspace cluster the kernel runs on (None: rows from before clusters, the default cluster)."""
+
+
+class ClusterRow(Base):
+    """A workspace's compute target: `kind` local (kernels on the node's machine) or gateway (a Kernel or
+    Enterprise Gateway at `gateway_url`). `gateway_token` is a secret: never returned by the API, never
+    logged, never passed to a kernel; `gateway_ca` is a PEM bundle's text, so that every node can use it."""
+
+    __tablename__ = "clusters"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["instance_id", "workspace_key"],
+            ["workspaces.instance_id", "workspaces.key"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_clusters_scope_created", "instance_id", "workspace_key", "time_created", "key"),
+    )
+
+    instance_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workspace_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(48))
+    state_details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gateway_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    gateway_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gateway_ca: Mapped[str | None] = mapped_column(Text, nullable=True)
+    kernel_env: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_by_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_by_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stopped_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stopped_by_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    time_updated: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class KernelAdmissionRow(Base):
@@ -274,3 +318,17 @@ class RetryTokenRow(Base):
     etag: Mapped[str | None] = mapped_column(String(255), nullable=True)
     resource_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class NodeRow(Base):
+    """An nbplane server sharing the database: the address other servers reach it at, and its lease (renewed
+    by its heartbeat). A node whose lease ran out is presumed gone: its local kernels are reported unknown,
+    then dead."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    started: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_expires: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

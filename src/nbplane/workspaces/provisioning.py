@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nbplane.errors import ConflictError, InvalidInputError, NotFoundError
-from nbplane.store import directory, workspaces_repo
+from nbplane.store import clusters_repo, directory, workspaces_repo
 from nbplane.store.tables import WorkspaceRow, utcnow
 from nbplane.workspaces.models import DEFAULT_WORKSPACE_KEY, LifecycleState, Permission, WorkspaceType, check_key
 
@@ -52,6 +52,8 @@ async def provision_workspace(
         time_created=now,
     )
     workspaces_repo.add(session, row)
+    await session.flush()
+    clusters_repo.add_default(session, instance_id, key, (actor, actor))
     await session.flush()
     await workspaces_repo.grant(session, instance_id, key, members.keys(), [Permission.ADMINISTRATOR.value], now)
     return row

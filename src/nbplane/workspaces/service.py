@@ -33,7 +33,7 @@ from nbplane.errors import (
 from nbplane.etags import etag_matches
 from nbplane.layout import DataLayout
 from nbplane.scope import Scope
-from nbplane.store import credentials, directory, workspaces_repo
+from nbplane.store import clusters_repo, credentials, directory, workspaces_repo
 from nbplane.store.db import Database
 from nbplane.store.tables import WorkspaceRow, utcnow
 from nbplane.workspaces import provisioning
@@ -370,6 +370,8 @@ class WorkspaceService:
             time_created=utcnow(),
         )
         workspaces_repo.add(session, row)
+        await session.flush()
+        clusters_repo.add_default(session, instance_id, key, actor)
         await session.flush()
         return row
 

@@ -1,5 +1,6 @@
 """Every HTTP route under a workspace resolves the caller's access to it: through the `WorkspaceScope`
-dependency, or (the Workspace API itself) through WorkspaceService, whose checks are tested by behaviour.
+dependency, or (the Workspace and Cluster APIs) through WorkspaceService and ClusterService, whose checks
+are tested by behaviour.
 A new router that forgets the dependency fails here."""
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def test_workspace_routes_check_access() -> None:
     unguarded = [
         f"{sorted(r.methods)} {r.path}"
         for r in under_workspace
-        if deps.workspace_scope not in _calls(r.dependant) and r.endpoint.__module__ != "nbplane.api.workspaces"
+        if deps.workspace_scope not in _calls(r.dependant)
+        and r.endpoint.__module__ not in ("nbplane.api.workspaces", "nbplane.api.clusters")
     ]
     assert unguarded == []

@@ -40,8 +40,7 @@ def test_every_sdk_operation_is_known() -> None:
     ("method", "path", "group"),
     [
         ("GET", "/aiDataPlatforms/I/catalogs", "Catalog"),
-        ("GET", "/aiDataPlatforms/I/workspaces/W/clusters", "Cluster"),
-        ("POST", "/aiDataPlatforms/I/workspaces/W/clusters/C/actions/start", "Cluster"),
+        ("GET", "/aiDataPlatforms/I/volumes/V/files", "Volume"),
         ("GET", "/aiDataPlatforms/I/workspaces/W/jobs", "Workflow"),
         ("GET", "/aiDataPlatforms/I/workspaces/W/agents/A", "Agent"),
         ("GET", "/aiDataPlatforms/I/workspaces/W/gitRepositories/G", "Git"),

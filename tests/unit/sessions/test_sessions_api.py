@@ -93,17 +93,22 @@ async def test_rejected_create_does_not_burn_the_retry_token(inproc: InProcess) 
     assert good.status_code == 400  # same request, still rejected, never a conflict
 
 
+async def _cluster(inproc: InProcess, name: str) -> str:
+    return (await inproc.services.clusters.provision(inproc.instance_id, inproc.workspace_key, name)).key
+
+
 async def test_list_filters_sorts_and_pages(inproc: InProcess) -> None:
     ids = []
+    c1, c2 = await _cluster(inproc, "c1"), await _cluster(inproc, "c2")
     for i in range(5):
-        body = {"path": f"n{i}.ipynb", "cluster_id": "c1" if i % 2 else "c2", "agentFlowKey": f"f{i}"}
+        body = {"path": f"n{i}.ipynb", "cluster_id": c1 if i % 2 else c2, "agentFlowKey": f"f{i}"}
         ids.append((await inproc.client.post(inproc.sessions_url, json=body)).json()["id"])
     desc = (await inproc.client.get(inproc.sessions_url)).json()["items"]
     assert [s["id"] for s in desc] == ids[::-1]
     asc = (await inproc.client.get(inproc.sessions_url, params={"sortOrder": "ASC", "sortBy": "timeCreated"})).json()
     assert [s["id"] for s in asc["items"]] == ids
     assert [
-        s["path"] for s in (await inproc.client.get(inproc.sessions_url, params={"cluster_id": "c1"})).json()["items"]
+        s["path"] for s in (await inproc.client.get(inproc.sessions_url, params={"cluster_id": c1})).json()["items"]
     ] == [
         "n3.ipynb",
         "n1.ipynb",
@@ -141,14 +146,15 @@ async def test_patch_each_field_and_etags(inproc: InProcess) -> None:
     created = (await inproc.client.post(inproc.sessions_url, json={"path": "p.ipynb", "type": "notebook"})).json()
     url = f"{inproc.sessions_url}/{created['id']}"
     etag = (await inproc.client.get(url)).headers["etag"]
+    c9 = await _cluster(inproc, "c9")
     patched = await inproc.client.patch(
         url,
-        json={"name": "renamed", "path": "q.ipynb", "type": "file", "cluster_id": "c9"},
+        json={"name": "renamed", "path": "q.ipynb", "type": "file", "cluster_id": c9},
         headers={"if-match": etag},
     )
     assert patched.status_code == 200
     body = patched.json()
-    assert (body["name"], body["path"], body["type"], body["cluster_id"]) == ("renamed", "q.ipynb", "file", "c9")
+    assert (body["name"], body["path"], body["type"], body["cluster_id"]) == ("renamed", "q.ipynb", "file", c9)
     assert patched.headers["etag"] != etag
     stale = await inproc.client.patch(url, json={"name": "again"}, headers={"if-match": etag})
     assert stale.status_code == 412

@@ -1,4 +1,4 @@
-"""Migration 0007 reports the stored session paths that break the rules and changes none of them."""
+"""Migration 0009 reports the stored session paths that break the rules and changes none of them."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ patched. Rows written before may break them (`../../x.ipynb`, NUL, backslashes..
 could merge two sessions or point one at another file, so this revision only reports them, one warning per row
 (and on stdout for `nbplane admin migrate`); an operator decides what to do (delete or patch the session).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 from nbplane.sessions.paths import problem
 
-revision = "0007"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
