@@ -53,32 +53,36 @@ WorkspaceScope = Annotated[Scope, Depends(workspace_scope)]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def json_body(model: type[ModelT], *, required: bool = True) -> Callable[[Request], Awaitable[ModelT]]:
-    """A dependency parsing the body as JSON whatever its content-type, with OCI-style errors, once the caller
-    is authenticated (an unauthenticated malformed body is a 401, not a 400). Depth-bounded (`jsonbounds`).
+def parse_body(model: type[ModelT], raw: bytes, *, required: bool = True) -> ModelT:
+    """The body as `model`: JSON whatever its content-type, depth-bounded (`jsonbounds`), OCI-style errors.
     With `required=False` an empty body is the model's defaults."""
+    if not raw.strip() and not required:
+        return model()
+    if not raw.strip():
+        raise MissingParameterError("A request body is required.")
+    try:
+        data = loads(raw)
+    except JsonTooDeepError as exc:
+        raise InvalidInputError(str(exc)) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise CannotParseError(f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        code, message = describe_validation(exc.errors(), located=False)
+        if code == "MissingParameter":
+            raise MissingParameterError(message) from exc
+        raise InvalidInputError(message) from exc
+
+
+def json_body(model: type[ModelT], *, required: bool = True) -> Callable[[Request], Awaitable[ModelT]]:
+    """A dependency parsing the body (`parse_body`) once the caller is authenticated (an unauthenticated
+    malformed body is a 401, not a 400)."""
 
     async def parse(request: Request, _: CurrentPrincipal) -> ModelT:
-        raw = await request.body()
-        if not raw.strip() and not required:
-            return model()
-        if not raw.strip():
-            raise MissingParameterError("A request body is required.")
-        try:
-            data = loads(raw)
-        except JsonTooDeepError as exc:
-            raise InvalidInputError(str(exc)) from None
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise CannotParseError(f"The request body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InvalidInputError("The request body must be a JSON object.")
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            code, message = describe_validation(exc.errors(), located=False)
-            if code == "MissingParameter":
-                raise MissingParameterError(message) from exc
-            raise InvalidInputError(message) from exc
+        return parse_body(model, await request.body(), required=required)
 
     parse.body_model = model  # type: ignore[attr-defined]  # read by nbplane.api.openapi
     parse.body_required = required  # type: ignore[attr-defined]

@@ -7,10 +7,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictStr
 
-from nbplane.api.deps import ServicesDep, json_body, request_facts
+from nbplane.api.deps import ServicesDep, parse_body
+from nbplane.auth.authenticator import RequestFacts
 from nbplane.errors import NotAuthenticatedError
 from nbplane.nodes.peers import KERNEL_STATES_PATH, MAX_IDS, activity_json
-from nbplane.nodes.signing import NODE_SUBJECT
+from nbplane.nodes.signing import NODE_SUBJECT, check_digest
 
 router = APIRouter()
 
@@ -21,10 +22,14 @@ class KernelStatesQuery(BaseModel):
 
 @router.post(KERNEL_STATES_PATH, include_in_schema=False)
 async def kernel_states(request: Request, services: ServicesDep) -> JSONResponse:
-    facts = await request_facts(request)
-    subject = services.node_signer.verify(facts.method, facts.raw_path, facts.query_string, facts.body, facts.headers)
+    facts = RequestFacts.from_asgi(request.scope, b"")
+    subject, digest = services.node_signer.verify_headers(
+        facts.method, facts.raw_path, facts.query_string, facts.headers
+    )
     if subject != NODE_SUBJECT:
         raise NotAuthenticatedError("only another nbplane node may ask for kernel states")
-    query = await json_body(KernelStatesQuery)(request)
+    raw = await request.body()
+    check_digest(digest, raw)
+    query = parse_body(KernelStatesQuery, raw)
     states = await services.kernels.local_activity(query.kernel_ids)
     return JSONResponse({"kernels": {kid: activity_json(a) for kid, a in states.items()}})

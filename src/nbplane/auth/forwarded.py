@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import partial
 
-from nbplane.auth.authenticator import Authenticator, RequestFacts
+from nbplane.auth.authenticator import Authenticator, RequestFacts, Screened, authenticate_before_body
 from nbplane.auth.principal import Principal
 from nbplane.errors import NotAuthenticatedError
-from nbplane.nodes.signing import HEADERS, NodeSigner, is_signed
+from nbplane.nodes.signing import HEADERS, NodeSigner, check_digest, is_signed
 
 __all__ = ["HEADERS", "ForwardedAuthenticator", "decode_principal", "encode_principal", "forward_headers"]
 
@@ -68,3 +69,20 @@ class ForwardedAuthenticator:
             )
             return decode_principal(subject)
         return await self._inner.authenticate(request)
+
+    async def screen(self, request: RequestFacts) -> Screened:
+        """From the headers alone, like the inner authenticator's: the body is checked against the signed digest
+        once read, so a forged forwarded request never has its body parsed."""
+        if is_signed(request.headers):
+            subject, digest = self._signer.verify_headers(
+                request.method, request.raw_path, request.query_string, request.headers
+            )
+            return Screened(decode_principal(subject), check_body=partial(check_digest, digest))
+
+        async def no_body() -> bytes:
+            return b""
+
+        inner = getattr(self._inner, "screen", None)
+        if inner is not None:
+            return await inner(request)
+        return Screened(await authenticate_before_body(self._inner, request, no_body))

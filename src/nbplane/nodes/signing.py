@@ -49,27 +49,30 @@ class NodeSigner:
         self._node_id = node_id
         self._clock = clock
 
-    def _mac(self, target: str, origin: str, stamp: str, request: tuple[str, str, str, bytes], subject: str) -> str:
-        method, raw_path, query, body = request
-        parts = [_CONTEXT.decode(), target, origin, stamp, method.upper(), raw_path, query, subject]
-        parts.append(hashlib.sha256(body).hexdigest())
+    def _mac(self, target: str, origin: str, stamp: str, request: tuple[str, str, str, str], subject: str) -> str:
+        method, raw_path, query, digest = request
+        parts = [_CONTEXT.decode(), target, origin, stamp, method.upper(), raw_path, query, subject, digest]
         return hmac.new(self._secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
 
     def headers(
         self, target_node: str, method: str, raw_path: str, query: str, body: bytes, subject: str
     ) -> dict[str, str]:
-        """The headers that sign this request, as it will reach `target_node`, on behalf of `subject`."""
+        """The headers that sign this request, as it will reach `target_node`, on behalf of `subject`. The
+        signature header carries the body's digest, so the receiver verifies it before reading the body."""
         stamp = str(int(self._clock()))
-        mac = self._mac(target_node, self._node_id, stamp, (method, raw_path, query, body), subject)
-        return {FORWARDED_BY: self._node_id, FORWARDED_FOR: subject, FORWARDED_SIGNATURE: f"{stamp}.{mac}"}
+        digest = hashlib.sha256(body).hexdigest()
+        mac = self._mac(target_node, self._node_id, stamp, (method, raw_path, query, digest), subject)
+        return {FORWARDED_BY: self._node_id, FORWARDED_FOR: subject, FORWARDED_SIGNATURE: f"{stamp}.{digest}.{mac}"}
 
-    def verify(self, method: str, raw_path: str, query: str, body: bytes, headers: Mapping[str, str]) -> str:
-        """The subject of a request signed for this node (header keys lower-cased); NotAuthenticatedError
-        unless its signature is valid, fresh and addressed to this node."""
+    def verify_headers(self, method: str, raw_path: str, query: str, headers: Mapping[str, str]) -> tuple[str, str]:
+        """The subject of a request signed for this node, and the body digest it signed, from its headers alone
+        (keys lower-cased); NotAuthenticatedError unless the signature is valid, fresh and addressed to this
+        node. The body must then hash to that digest (`check_digest`)."""
         origin = headers.get(FORWARDED_BY, "")
         subject = headers.get(FORWARDED_FOR, "")
-        stamp, _, mac = headers.get(FORWARDED_SIGNATURE, "").partition(".")
-        if not origin or not subject or not stamp or not mac:
+        stamp, _, rest = headers.get(FORWARDED_SIGNATURE, "").partition(".")
+        digest, _, mac = rest.partition(".")
+        if not origin or not subject or not stamp or not digest or not mac:
             raise NotAuthenticatedError("a forwarded request needs all three x-nbplane-forwarded-* headers")
         try:
             skew = abs(self._clock() - int(stamp))
@@ -77,7 +80,18 @@ class NodeSigner:
             raise NotAuthenticatedError("the forwarded request's timestamp is malformed") from exc
         if skew > MAX_SKEW_S:
             raise NotAuthenticatedError("the forwarded request is too old (or the servers' clocks disagree)")
-        expected = self._mac(self._node_id, origin, stamp, (method, raw_path, query, body), subject)
+        expected = self._mac(self._node_id, origin, stamp, (method, raw_path, query, digest), subject)
         if not hmac.compare_digest(expected, mac):
             raise NotAuthenticatedError("the forwarded request's signature does not verify")
+        return subject, digest
+
+    def verify(self, method: str, raw_path: str, query: str, body: bytes, headers: Mapping[str, str]) -> str:
+        """`verify_headers`, and the body checked against the digest signed."""
+        subject, digest = self.verify_headers(method, raw_path, query, headers)
+        check_digest(digest, body)
         return subject
+
+
+def check_digest(digest: str, body: bytes) -> None:
+    if not hmac.compare_digest(digest, hashlib.sha256(body).hexdigest()):
+        raise NotAuthenticatedError("the forwarded request's body is not the one signed")

@@ -3,9 +3,11 @@ node, for a short while; everything else is refused, never treated as a client r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 
-from nbplane.auth.authenticator import RequestFacts
+from nbplane.auth.authenticator import RequestFacts, authenticate_before_body
 from nbplane.auth.forwarded import ForwardedAuthenticator, forward_headers
 from nbplane.auth.keys import generate_rsa_keypair, load_private_key
 from nbplane.auth.principal import Principal
@@ -99,3 +101,27 @@ async def test_the_authenticator_judges_any_forwarding_header_as_forwarded_only(
     assert inner.calls == 0
     assert await auth.authenticate(_facts({})) == Principal.anonymous()
     assert inner.calls == 1
+
+
+async def test_screening_verifies_the_headers_before_the_body_is_read() -> None:
+    """Issue 15's rule holds for forwarded requests too: a forged one never has its body read, and a body other
+    than the one signed is refused once read."""
+    auth = ForwardedAuthenticator(Inner(), NodeSigner(SECRET, "b", clock=lambda: 1010.0))
+    reads: list[bytes] = []
+
+    def reader(body: bytes) -> Callable[[], Awaitable[bytes]]:
+        async def read() -> bytes:
+            reads.append(body)
+            return body
+
+        return read
+
+    assert await authenticate_before_body(auth, _facts(_signed()), reader(b"")) == USER
+    assert reads == [b""]
+    with pytest.raises(NotAuthenticatedError, match="not the one signed"):
+        await authenticate_before_body(auth, _facts(_signed()), reader(b"{}"))
+    reads.clear()
+    forged = {**_signed(), FORWARDED_FOR: _signed(TOKEN)[FORWARDED_FOR]}
+    with pytest.raises(NotAuthenticatedError, match="does not verify"):
+        await authenticate_before_body(auth, _facts(forged), reader(b"[[[[["))
+    assert reads == []  # refused from the headers: the body was never read
