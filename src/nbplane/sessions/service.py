@@ -92,9 +92,9 @@ class SessionService:
 
     async def list(self, scope: Scope, query: ListSessionsQuery) -> SessionPage:
         after = (query.page.time_created, query.page.id) if query.page else None
-        async with self._db.read() as db:
+        async with self._db.reading() as conn:
             rows = await sessions_repo.page(
-                db,
+                conn,
                 scope.instance_id,
                 scope.workspace_key,
                 path=query.path,

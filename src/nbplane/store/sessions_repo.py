@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nbplane.errors import AlreadyExistsError, NotFoundError
 from nbplane.store.tables import KernelRow, KernelStatus, SessionRow, utcnow
@@ -123,8 +123,45 @@ async def with_path(db: AsyncSession, instance_id: str, workspace_key: str) -> S
     return [_stored(r) for r in (await db.scalars(query)).all()]
 
 
+_PAGE_COLUMNS = (*(getattr(SessionRow, f) for f in _FIELDS), KernelRow.status, KernelRow.reason)
+_KEYSET = tuple_(SessionRow.time_created, SessionRow.id)
+
+
+def page_query(
+    instance_id: str,
+    workspace_key: str,
+    *,
+    path: str | None = None,
+    cluster_id: str | None = None,
+    agent_flow_key: str | None = None,
+    after: tuple[datetime, str] | None = None,
+    ascending: bool = False,
+    limit: int = 100,
+) -> Select[Any]:
+    """A keyset page in Core. The cursor is a row-value comparison, `(time_created, id) < (?, ?)` (`>` when
+    ascending), so both SQLite and PostgreSQL seek ix_sessions_scope_created straight to the page, in either
+    order, instead of reading and skipping every earlier row as `t < ? OR (t = ? AND id < ?)` made them."""
+    query = _scoped(select(*_PAGE_COLUMNS), instance_id, workspace_key).outerjoin(
+        KernelRow, KernelRow.id == SessionRow.kernel_id
+    )
+    if path is not None:
+        query = query.where(SessionRow.path == path)
+    if cluster_id is not None:
+        query = query.where(SessionRow.cluster_id == cluster_id)
+    if agent_flow_key is not None:
+        query = query.where(SessionRow.agent_flow_key == agent_flow_key)
+    if after is not None:
+        cursor = tuple_(literal(after[0], SessionRow.time_created.type), literal(after[1], SessionRow.id.type))
+        query = query.where(_KEYSET > cursor if ascending else _KEYSET < cursor)
+    if ascending:
+        query = query.order_by(SessionRow.time_created.asc(), SessionRow.id.asc())
+    else:
+        query = query.order_by(SessionRow.time_created.desc(), SessionRow.id.desc())
+    return query.limit(limit)
+
+
 async def page(
-    db: AsyncSession,
+    conn: AsyncConnection,
     instance_id: str,
     workspace_key: str,
     *,
@@ -136,37 +173,19 @@ async def page(
     limit: int,
 ) -> Sequence[tuple[StoredSession, KernelState]]:
     """One indexed query: a page of sessions with their kernel's stored status, keyset-paginated."""
-    query = _scoped(select(SessionRow, KernelRow.status, KernelRow.reason), instance_id, workspace_key).outerjoin(
-        KernelRow, KernelRow.id == SessionRow.kernel_id
+    query = page_query(
+        instance_id,
+        workspace_key,
+        path=path,
+        cluster_id=cluster_id,
+        agent_flow_key=agent_flow_key,
+        after=after,
+        ascending=ascending,
+        limit=limit,
     )
-    if path is not None:
-        query = query.where(SessionRow.path == path)
-    if cluster_id is not None:
-        query = query.where(SessionRow.cluster_id == cluster_id)
-    if agent_flow_key is not None:
-        query = query.where(SessionRow.agent_flow_key == agent_flow_key)
-    if after is not None:
-        stamp, ident = after
-        if ascending:
-            query = query.where(
-                or_(
-                    SessionRow.time_created > stamp,
-                    and_(SessionRow.time_created == stamp, SessionRow.id > ident),
-                )
-            )
-        else:
-            query = query.where(
-                or_(
-                    SessionRow.time_created < stamp,
-                    and_(SessionRow.time_created == stamp, SessionRow.id < ident),
-                )
-            )
-    if ascending:
-        query = query.order_by(SessionRow.time_created.asc(), SessionRow.id.asc())
-    else:
-        query = query.order_by(SessionRow.time_created.desc(), SessionRow.id.desc())
-    rows = (await db.execute(query.limit(limit))).all()
-    return [(_stored(r[0]), _kernel_state(r[1], r[2])) for r in rows]
+    count = len(_FIELDS)
+    rows = (await conn.execute(query)).all()
+    return [(StoredSession(*r[:count]), _kernel_state(r[count], r[count + 1])) for r in rows]
 
 
 async def sessions_using_kernel(db: AsyncSession, kernel_id: str) -> int:
