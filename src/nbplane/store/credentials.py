@@ -98,12 +98,13 @@ async def revoke_api_token(db: AsyncSession, token_id: str, at: datetime) -> boo
 
 # ---- hot-path lookups (Core, on a plain connection) -------------------------------------------------------------
 
-_GENERATION = select(AuthGenerationRow.value).where(AuthGenerationRow.id == 1)
+_GENERATION = f"SELECT value FROM {AuthGenerationRow.__tablename__} WHERE id = 1"
 
 
 async def auth_generation(conn: AsyncConnection) -> int:
-    """The counter that triggers bump on every write to a credential or access table (migration 0007)."""
-    return int((await conn.execute(_GENERATION)).scalar_one())
+    """The counter that triggers bump on every write to a credential or access table (migration 0007).
+    Plain SQL: it runs on every request, and has nothing for SQLAlchemy to compile."""
+    return int((await conn.exec_driver_sql(_GENERATION)).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

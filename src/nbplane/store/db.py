@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import Executable, create_engine, event, make_url
+from sqlalchemy.engine import Connection, Engine, Result
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -40,22 +40,57 @@ log = logging.getLogger(__name__)
 
 def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:
     engine = create_async_engine(url, connect_args={"timeout": 60})
+    _sqlite_hooks(engine.sync_engine, begin=begin, busy_ms=60000)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _sqlite_hooks(engine: Engine, *, begin: str, busy_ms: int) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(begin)
 
+
+def _inline_reader(url: str) -> Engine | None:
+    """A synchronous engine for short reads on the event loop's own thread (SQLite files only).
+
+    A read through aiosqlite hands each statement to a worker thread and back: for the one-row lookups and
+    small pages of the REST hot path that hand-off costs ten times the query (0.4 vs 0.03 ms of CPU for the
+    auth generation). In WAL mode a reader never waits for a writer, so these reads do not block the loop;
+    the busy timeout bounds the rare wait (another connection recovering or resetting the WAL).
+    """
+    parsed = make_url(url)
+    if not parsed.database or parsed.database == ":memory:" or parsed.query.get("mode") == "memory":
+        return None
+    engine = create_engine(parsed.set(drivername="sqlite"), connect_args={"check_same_thread": False})
+    _sqlite_hooks(engine, begin="BEGIN", busy_ms=INLINE_BUSY_MS)
     return engine
+
+
+INLINE_BUSY_MS = 1000
+
+
+class InlineConnection:
+    """An `AsyncConnection` look-alike over a synchronous connection: `await conn.execute(...)` runs the
+    statement at once and returns the (fully buffered) result."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result[Any]:
+        return self._conn.execute(statement, parameters)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
+        return self._conn.exec_driver_sql(statement, parameters)
 
 
 class Database:
@@ -67,9 +102,11 @@ class Database:
         if self.is_sqlite:
             self._write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self._read_engine = _sqlite_engine(url, begin="BEGIN")
+            self._inline = _inline_reader(url)
         else:
             self._write_engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self._read_engine = self._write_engine
+            self._inline = None
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -101,9 +138,14 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction on a plain connection, for Core queries on hot paths (no ORM session,
-        no identity map)."""
+    async def reading(self) -> AsyncIterator[AsyncConnection | InlineConnection]:
+        """A read-only transaction on a plain connection, for short Core queries on hot paths (no ORM
+        session, no identity map). On an SQLite file it runs inline on the event loop (see `_inline_reader`);
+        the body must only await the connection."""
+        if self._inline is not None:
+            with self._inline.connect() as conn:
+                yield InlineConnection(conn)
+            return
         async with self._read_engine.connect() as conn:
             yield conn
 
@@ -115,6 +157,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self._write_engine.dispose()
+        if self._inline is not None:
+            self._inline.dispose()
         if self._read_engine is not self._write_engine:
             await self._read_engine.dispose()
 

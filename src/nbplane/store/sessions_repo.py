@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, literal, select, tuple_, update
+from sqlalchemy import Integer, Select, String, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -137,27 +138,49 @@ def page_query(
     after: tuple[datetime, str] | None = None,
     ascending: bool = False,
     limit: int = 100,
-) -> Select[Any]:
-    """A keyset page in Core. The cursor is a row-value comparison, `(time_created, id) < (?, ?)` (`>` when
-    ascending), so both SQLite and PostgreSQL seek ix_sessions_scope_created straight to the page, in either
-    order, instead of reading and skipping every earlier row as `t < ? OR (t = ? AND id < ?)` made them."""
-    query = _scoped(select(*_PAGE_COLUMNS), instance_id, workspace_key).outerjoin(
-        KernelRow, KernelRow.id == SessionRow.kernel_id
-    )
+) -> tuple[Select[Any], dict[str, Any]]:
+    """A keyset page in Core: a statement built once per shape, and its parameters. The cursor is a row-value
+    comparison, `(time_created, id) < (?, ?)` (`>` when ascending), so SQLite and PostgreSQL both seek
+    ix_sessions_scope_created straight to the page in either order, where `t < ? OR (t = ? AND id < ?)`
+    read and skipped every earlier row."""
+    params: dict[str, Any] = {"instance_id": instance_id, "workspace_key": workspace_key, "limit": limit}
     if path is not None:
-        query = query.where(SessionRow.path == path)
+        params["path"] = path
     if cluster_id is not None:
-        query = query.where(SessionRow.cluster_id == cluster_id)
+        params["cluster_id"] = cluster_id
     if agent_flow_key is not None:
-        query = query.where(SessionRow.agent_flow_key == agent_flow_key)
+        params["agent_flow_key"] = agent_flow_key
     if after is not None:
-        cursor = tuple_(literal(after[0], SessionRow.time_created.type), literal(after[1], SessionRow.id.type))
+        params["after_time"], params["after_id"] = after
+    shape = (path is not None, cluster_id is not None, agent_flow_key is not None, after is not None, ascending)
+    return _page_statement(*shape), params
+
+
+@functools.cache
+def _page_statement(by_path: bool, by_cluster: bool, by_flow: bool, seek: bool, ascending: bool) -> Select[Any]:
+    query = (
+        select(*_PAGE_COLUMNS)
+        .outerjoin(KernelRow, KernelRow.id == SessionRow.kernel_id)
+        .where(
+            SessionRow.instance_id == bindparam("instance_id"), SessionRow.workspace_key == bindparam("workspace_key")
+        )
+    )
+    if by_path:
+        query = query.where(SessionRow.path == bindparam("path"))
+    if by_cluster:
+        query = query.where(SessionRow.cluster_id == bindparam("cluster_id"))
+    if by_flow:
+        query = query.where(SessionRow.agent_flow_key == bindparam("agent_flow_key"))
+    if seek:
+        cursor = tuple_(
+            bindparam("after_time", type_=SessionRow.time_created.type), bindparam("after_id", type_=String())
+        )
         query = query.where(_KEYSET > cursor if ascending else _KEYSET < cursor)
     if ascending:
         query = query.order_by(SessionRow.time_created.asc(), SessionRow.id.asc())
     else:
         query = query.order_by(SessionRow.time_created.desc(), SessionRow.id.desc())
-    return query.limit(limit)
+    return query.limit(bindparam("limit", type_=Integer()))
 
 
 async def page(
@@ -173,7 +196,7 @@ async def page(
     limit: int,
 ) -> Sequence[tuple[StoredSession, KernelState]]:
     """One indexed query: a page of sessions with their kernel's stored status, keyset-paginated."""
-    query = page_query(
+    query, params = page_query(
         instance_id,
         workspace_key,
         path=path,
@@ -184,7 +207,7 @@ async def page(
         limit=limit,
     )
     count = len(_FIELDS)
-    rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(query, params)).all()
     return [(StoredSession(*r[:count]), _kernel_state(r[count], r[count + 1])) for r in rows]
 
 
