@@ -102,7 +102,8 @@ async def list_sessions(
     )
     result = await services.sessions.list(scope, query)
     items = [session_body(v) for v in result.items]
-    digest = hashlib.sha256(orjson.dumps([v.session.etag for v in result.items] + [result.next_page])).hexdigest()
+    # one hash over every row's etag inputs (not a hash of per-row hashes): it changes exactly when one does
+    digest = hashlib.sha256(orjson.dumps([v.session.stable for v in result.items] + [result.next_page])).hexdigest()
     headers = {"etag": digest[:32]}
     if result.next_page:
         headers["opc-next-page"] = result.next_page

@@ -8,8 +8,9 @@ so a removed key, a revoked token or a withdrawn grant stops working on the very
 everywhere. PostgreSQL's LISTEN/NOTIFY was not chosen: a notification arrives some time after the
 commit, so a server could accept a revoked token in between, and SQLite has nothing like it.
 
-An entry is stored only when the generation read in the same transaction as its row is the cache's
-current one: an answer read before a change can never outlive the change.
+An entry is stored only when the generation read just before its row (same connection, the row's read
+sees at least as much) is still the cache's current one: an answer read before a change can never outlive
+the change.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class AuthCache:
         self._entries.clear()
 
     async def lookup(self, kind: str, key: Any, load: Callable[[Any], Awaitable[Any]]) -> Any:
-        """The cached value of (kind, key), else `load(conn)`'s, read in one transaction with the generation."""
+        """The cached value of (kind, key), else `load(conn)`'s, read right after the generation."""
         marker = (kind, key)
         if marker in self._entries:
             return self._entries[marker]

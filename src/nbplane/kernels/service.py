@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbplane.errors import AlreadyExistsError, BackendError, InvalidInputError, NotFoundError
 from nbplane.kernels.base import (
@@ -31,6 +32,9 @@ from nbplane.store import identities_repo, kernels_repo
 from nbplane.store.db import Database
 from nbplane.store.kernels_repo import StoredKernel
 from nbplane.store.tables import KernelStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["AdoptionReport", "KernelService", "KernelStatus", "KernelView", "kernel_env"]
 
@@ -158,10 +162,13 @@ class KernelService:
         path: str | None,
         created_by: str,
         requested_env: Mapping[str, object] | None = None,
+        also_write: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
     ) -> KernelView:
         """Start a kernel in the workspace directory and record it; returns once it answers. Of
         `requested_env` (a kernels-API start request's) only `KERNEL_*` variables reach the kernel.
-        InvalidInputError for an unknown kernelspec, BackendError when it cannot start."""
+        `also_write(db, kernel_id)` runs in the transaction that records the kernel (a session pointing at
+        it), so a create commits once for both. InvalidInputError for an unknown kernelspec, BackendError
+        when it cannot start."""
         name = await self.check_kernel_name(kernel_name)
         cwd = self._workspace_dir(scope)
         cwd.mkdir(parents=True, exist_ok=True)
@@ -188,6 +195,8 @@ class KernelService:
                     node_id=self._node_id,
                     created_by=created_by,
                 )
+                if also_write is not None:
+                    await also_write(db, record.kernel_id)
         except BaseException:
             await self._backend.shutdown(record.kernel_id, now=True)
             raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from nbplane.errors import (
     AlreadyExistsError,
@@ -42,6 +43,9 @@ from nbplane.store import sessions_repo
 from nbplane.store.db import Database
 from nbplane.store.sessions_repo import KernelState, StoredSession
 from nbplane.store.tables import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +194,26 @@ class SessionService:
     async def _finish_create(
         self, scope: Scope, row: StoredSession, attach_to: str | None, kernel_name: str, created_by: str
     ) -> SessionView:
+        still_there = False
+
+        async def point_at(db: AsyncSession, kernel_id: str) -> None:
+            nonlocal still_there
+            still_there = await sessions_repo.get_by_id(db, row.id) is not None
+            if still_there:
+                await sessions_repo.update_session(
+                    db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
+                )
+
         if attach_to is not None:
             kernel_id = attach_to
+            async with self._db.write() as db:
+                await point_at(db, kernel_id)
         else:
             try:
-                started = await self._kernels.start(scope, kernel_name, path=row.path, created_by=created_by)
+                # the kernel's row and the session's pointer to it are written in one transaction
+                started = await self._kernels.start(
+                    scope, kernel_name, path=row.path, created_by=created_by, also_write=point_at
+                )
             except BackendError as exc:
                 async with self._db.write() as db:
                     await sessions_repo.update_session(
@@ -202,13 +221,7 @@ class SessionService:
                     )
                 return await self.get(scope, row.id)
             kernel_id = started.id
-        async with self._db.write() as db:
-            current = await sessions_repo.get_by_id(db, row.id)
-            if current is not None:
-                await sessions_repo.update_session(
-                    db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
-                )
-        if current is None:
+        if not still_there:
             await self._release_kernel(kernel_id)
             raise NotFoundError(f"Session {row.id} was deleted while its kernel was starting")
         return await self.get(scope, row.id)

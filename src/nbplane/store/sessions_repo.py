@@ -7,7 +7,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, Select, String, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -17,8 +17,9 @@ from nbplane.errors import AlreadyExistsError, NotFoundError
 from nbplane.store.tables import KernelRow, KernelStatus, SessionRow, utcnow
 
 
-@dataclass(frozen=True)
-class StoredSession:
+class StoredSession(NamedTuple):
+    """A session row (a tuple: built straight from a result row, cheaply, on the list's hot path)."""
+
     id: str
     instance_id: str
     workspace_key: str
@@ -44,7 +45,7 @@ class KernelState:
     reason: str | None
 
 
-_FIELDS = tuple(StoredSession.__dataclass_fields__)
+_FIELDS = StoredSession._fields
 UPDATABLE = frozenset(_FIELDS) - {"id", "instance_id", "workspace_key", "time_created"}
 
 
