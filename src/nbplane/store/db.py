@@ -92,6 +92,24 @@ def _inline_reader(url: str) -> Engine | None:
 INLINE_BUSY_MS = 1000
 
 
+class _RawResult:
+    """The part of a SQLAlchemy result that plain-SQL callers use."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        if len(self._rows) != 1:
+            raise ValueError(f"expected one row, got {len(self._rows)}")
+        return self._rows[0][0]
+
+
 class InlineConnection:
     """An `AsyncConnection` look-alike over a synchronous connection: `await conn.execute(...)` runs the
     statement at once and returns the (fully buffered) result."""
@@ -102,8 +120,13 @@ class InlineConnection:
     async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result[Any]:
         return self._conn.execute(statement, parameters)
 
-    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
-        return self._conn.exec_driver_sql(statement, parameters)
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> _RawResult:
+        """Straight to the sqlite3 connection: plain SQL needs none of SQLAlchemy's statement machinery."""
+        cursor = self._conn.connection.driver_connection.execute(statement, parameters or ())  # type: ignore[union-attr]
+        try:
+            return _RawResult(cursor.fetchall())
+        finally:
+            cursor.close()
 
     def close(self) -> None:
         self._conn.close()
