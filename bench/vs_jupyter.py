@@ -12,7 +12,7 @@ directory, and measures:
 - list sessions at 10 and 40 sessions (40 = 4 sessions per kernel on 10 kernels), 8 concurrent clients:
   server CPU per request and requests per server-CPU-second (CPU of the server process and its children
   other than kernels, by psutil), with a workspace token and with OCI signatures for nbplane, a token for
-  Jupyter;
+  Jupyter (and, like for like, a second Jupyter Server over HTTPS with nbplane's certificate);
 - list at 1,000 and 10,000 sessions (rows seeded straight into nbplane's database), first page and a deep
   page (5,000 rows in), limit 100. Jupyter Server has no paging and keeps sessions in memory: n/a;
 - execute "1+1" round trip over the websocket; idle RSS (server and non-kernel children) before any kernel,
@@ -31,6 +31,7 @@ import os
 import sqlite3
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nbplane.sessions.models import PageCursor
 from tests.e2e.conftest import Server, start_server, stop_server, workspace_token
-from tests.e2e.jupyterserver import JupyterServer, start_jupyter_server
+from tests.e2e.jupyterserver import JupyterServer, free_port, start_jupyter_server
 from tests.e2e.wsclient import KernelSocket
 from tests.signing import OciAuth
 
@@ -300,6 +301,36 @@ async def concurrent_creates(server: Server, target: Target) -> tuple[float, int
     return max(ms for ms, _ in results), slow
 
 
+def start_jupyter_tls(root: Path, tls_dir: Path) -> tuple[JupyterServer, Target]:
+    """A second stock Jupyter Server serving HTTPS with nbplane's certificate, for a like-for-like transport."""
+    root.mkdir(parents=True, exist_ok=True)
+    port, token = free_port(), uuid.uuid4().hex
+    log = root.parent / f"{root.name}-jupyter.log"
+    command = [
+        sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        f"--ServerApp.certfile={tls_dir / 'server.pem'}", f"--ServerApp.keyfile={tls_dir / 'server-key.pem'}",
+    ]  # fmt: skip
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".rt")}
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    server = JupyterServer(process, f"https://localhost:{port}", token, log)
+    verify = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"jupyter server exited {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/api/status", headers=server.headers, verify=verify, timeout=2).is_success:
+                target = Target("jupyter tls", process.pid, server.url, server.url.replace("https", "wss"),
+                                server.headers, verify=verify, ws_suffix=f"?token={token}")  # fmt: skip
+                return server, target
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"jupyter server (TLS) did not become ready:\n{log.read_text()}")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -326,6 +357,7 @@ async def main(rounds: int, requests: int) -> None:
         cold = start_server(root / "cold" / "data", env=cold_env)  # a usual start: the schema is current
         jupyter = start_jupyter_server(root / "jupyter")
         pooled: Server | None = None
+        jupyter_tls: JupyterServer | None = None
         rows: list[tuple[str, str, str, str, str]] = []
         try:
             await asyncio.sleep(2)
@@ -378,18 +410,23 @@ async def main(rounds: int, requests: int) -> None:
             # ---- list at 10 and 40 sessions ---------------------------------------------------------------
             nb_kernels = await make_sessions(nb, 10)
             jp_kernels = await make_sessions(jp, 10)
+            jupyter_tls, jp_tls = start_jupyter_tls(root / "jupyter-tls", cold.data_dir / "tls")
+            tls_kernels = await make_sessions(jp_tls, 10)
             for size in (10, 40):
                 if size == 40:
                     await make_sessions(nb, 30, nb_kernels)
                     await make_sessions(jp, 30, jp_kernels)
+                    await make_sessions(jp_tls, 30, tls_kernels)
                 got = await interleave(
                     rounds,
                     [
                         ("token", lambda: list_load(nb, requests)),
                         ("sig", lambda: list_load(nb_sig, requests)),
                         ("jp", lambda: list_load(jp, requests)),
+                        ("jp_tls", lambda: list_load(jp_tls, requests)),
                     ],
                 )
+                tls_cpu = median([g.cpu_ms_per_request for g in got["jp_tls"]])  # type: ignore[attr-defined]
                 jp_cpu = median([g.cpu_ms_per_request for g in got["jp"]])  # type: ignore[attr-defined]
                 jp_rate = median([g.per_cpu_second for g in got["jp"]])  # type: ignore[attr-defined]
                 for label, key in (("token", "token"), ("OCI signature", "sig")):
@@ -399,8 +436,11 @@ async def main(rounds: int, requests: int) -> None:
                                  "<= 0.5x jupyter", f"{cpu / jp_cpu:.2f}x jupyter"))  # fmt: skip
                     rows.append((f"list @{size}, {label}: requests/server-CPU-s ({CLIENTS} clients)", f"{rate:.0f}",
                                  f"{jp_rate:.0f}", ">= 2x jupyter", f"{rate / jp_rate:.2f}x jupyter"))  # fmt: skip
+                    rows.append(("  the same CPU vs Jupyter over TLS too", f"{cpu:.2f}", f"{tls_cpu:.2f}",
+                                 "(like-for-like transport)", f"{cpu / tls_cpu:.2f}x jupyter tls"))  # fmt: skip
 
             # ---- exec round trip ------------------------------------------------------------------------
+            jupyter_tls.stop()
             nb_exec = await exec_round_trip(nb, nb_kernels[0], 50)
             jp_exec = await exec_round_trip(jp, jp_kernels[0], 50)
             rows.append(('exec "1+1" round trip (ms, median)', f"{nb_exec:.2f}", f"{jp_exec:.2f}", "-",
@@ -430,6 +470,8 @@ async def main(rounds: int, requests: int) -> None:
         finally:
             if pooled is not None:
                 stop_server(pooled)
+            if jupyter_tls is not None:
+                jupyter_tls.stop()
             jupyter.stop()
             stop_server(cold)
 
