@@ -197,12 +197,10 @@ class SessionService:
         still_there = False
 
         async def point_at(db: AsyncSession, kernel_id: str) -> None:
-            nonlocal still_there
-            still_there = await sessions_repo.get_by_id(db, row.id) is not None
-            if still_there:
-                await sessions_repo.update_session(
-                    db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
-                )
+            nonlocal still_there  # no session row (deleted meanwhile): nothing updated
+            still_there = await sessions_repo.update_session(
+                db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
+            )
 
         if attach_to is not None:
             kernel_id = attach_to

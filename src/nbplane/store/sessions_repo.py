@@ -78,16 +78,18 @@ def _integrity(exc: IntegrityError) -> Exception:
     return AlreadyExistsError("Another session already uses that path.")
 
 
-async def update_session(db: AsyncSession, session_id: str, **changes: Any) -> None:
-    """Change fields of a session (`time_updated` is set). AlreadyExistsError when a new path is taken."""
+async def update_session(db: AsyncSession, session_id: str, **changes: Any) -> bool:
+    """Change fields of a session (`time_updated` is set); False when there is no such session.
+    AlreadyExistsError when a new path is taken."""
     unknown = set(changes) - UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
     changes.setdefault("time_updated", utcnow())
     try:
-        await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
+        result = await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(**changes))
     except IntegrityError as exc:
         raise _integrity(exc) from exc
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def get(db: AsyncSession, instance_id: str, workspace_key: str, session_id: str) -> StoredSession | None:
