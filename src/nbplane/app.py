@@ -22,6 +22,7 @@ from nbplane.api import (
     kernel_ws,
     kernels,
     kernelspecs,
+    nodes,
     sessions,
     workspace_objects,
     workspaces,
@@ -75,9 +76,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings, kernel_backend=kernel_backend, authenticator=authenticator)
+        await services.nodes.register()
         report = await services.kernels.adopt_on_start()
         background = [
-            asyncio.create_task(_purge_uploads(services.contents, min(3600.0, settings.upload_ttl_seconds / 2)))
+            asyncio.create_task(_purge_uploads(services.contents, min(3600.0, settings.upload_ttl_seconds / 2))),
+            asyncio.create_task(services.nodes.run_forever(services.kernels)),
         ]
         if services.cull_policy.enabled:
             background.append(asyncio.create_task(services.culler.run_forever()))
@@ -100,8 +103,9 @@ def create_app(
                 await asyncio.gather(*background, return_exceptions=True)
             stop = stop_kernels_on_exit(settings.kernels_on_stop, exit_signal())
             if on_stopping is not None:
-                on_stopping(stop, len(await services.backend.kernel_ids()))
+                on_stopping(stop, len(await services.kernels.user_kernel_ids()))
             await services.kernels.close(stop_kernels=stop)
+            await services.peers.close()
             await services.db.dispose()
 
     app = FastAPI(
@@ -123,6 +127,7 @@ def create_app(
     app.include_router(workspaces.router)
     app.include_router(workspace_objects.router)
     app.include_router(async_operations.router)
+    app.include_router(nodes.router)
     app.state.unserved = UnservedOperations(app.routes)  # after every router: it reads what is routed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

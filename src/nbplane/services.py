@@ -4,6 +4,7 @@ app's lifespan. Nothing else constructs services, and nothing changes them after
 from __future__ import annotations
 
 import logging
+import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,7 @@ from nbplane.auth.authenticator import (
     RateLimitedAuthenticator,
     SignatureAuthenticator,
 )
+from nbplane.auth.forwarded import ForwardedAuthenticator
 from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.auth.session_tokens import SessionTokenIssuer
 from nbplane.bootstrap import BootstrapInfo, ensure_bootstrap, session_signing_key
@@ -26,6 +28,9 @@ from nbplane.kernels.isolation import Isolation, resolve_isolation
 from nbplane.kernels.local import LocalKernelBackend
 from nbplane.kernels.service import KernelService
 from nbplane.layout import DataLayout
+from nbplane.nodes import NodeRegistry, NodeTiming
+from nbplane.nodes.peers import PeerClient
+from nbplane.nodes.signing import NodeSigner, cluster_secret
 from nbplane.scope import Scope
 from nbplane.sessions.service import SessionService
 from nbplane.settings import Settings
@@ -56,6 +61,10 @@ class Services:
     zip_transfers: ZipTransfers
     isolation: Isolation
     isolation_warning: str | None
+    nodes: NodeRegistry
+    node_signer: NodeSigner
+    peers: PeerClient
+    peer_ssl: ssl.SSLContext
 
 
 def content_service(settings: Settings, layout: DataLayout, sessions: SessionService) -> ContentService:
@@ -102,6 +111,22 @@ def node_id(layout: DataLayout) -> str:
     return path.read_text().strip()
 
 
+def node_registry(settings: Settings, db: Database, node: str) -> NodeRegistry:
+    timing = NodeTiming(
+        lease=settings.node_lease, heartbeat=settings.node_heartbeat, dead_after=settings.node_dead_after
+    )
+    return NodeRegistry(db, node, settings.node_address, timing)
+
+
+def peer_ssl_context(settings: Settings, layout: DataLayout) -> ssl.SSLContext:
+    """How this node verifies the other nodes it forwards to: `node_ca_bundle`, else this data dir's own CA
+    (servers given copies of one data dir's `tls/`), else the system's trust store."""
+    bundle = settings.node_ca_bundle
+    if bundle is None and settings.tls_cert is None and (layout.tls / "ca.pem").exists():
+        bundle = layout.tls / "ca.pem"
+    return ssl.create_default_context(cafile=str(bundle) if bundle else None)
+
+
 async def build_services(
     settings: Settings,
     *,
@@ -130,12 +155,21 @@ async def build_services(
         isolation=isolation,
     )
     switches_user = kernel_backend is None and isolation.switches_user  # only local processes change users
+    this_node = node_id(layout)
+    nodes = node_registry(settings, db, this_node)
+    signer = NodeSigner(cluster_secret(session_signing_key(settings.data_dir)), this_node)
+    peer_ssl = peer_ssl_context(settings, layout)
+    peers = PeerClient(signer, peer_ssl)
     kernels = KernelService(
         db,
         backend,
         workspace_dir=layout.workspace_dir,
-        node_id=node_id(layout),
+        node_id=this_node,
         identity_base=settings.kernel_uid_base if switches_user else None,
+        nodes=nodes,
+        peers=peers,
+        pool_size=settings.kernel_pool_size,
+        pool_max_total=settings.kernel_pool_max_kernels,
     )
     sessions = SessionService(db, kernels, wait_timeout=settings.kernel_start_timeout + 30)
     policy = CullPolicy(
@@ -155,7 +189,7 @@ async def build_services(
         sessions=sessions,
         contents=contents,
         retry_tokens=RetryTokens(db, timedelta(seconds=settings.retry_token_ttl_seconds)),
-        authenticator=authenticator or build_authenticator(settings, db),
+        authenticator=ForwardedAuthenticator(authenticator or build_authenticator(settings, db), signer),
         cull_policy=policy,
         culler=Culler(kernels, policy),
         workspaces=WorkspaceService(db, layout, runtime_teardown(sessions, kernels)),
@@ -163,4 +197,8 @@ async def build_services(
         zip_transfers=ZipTransfers(contents, layout.staging, tree_limits(settings)),
         isolation=isolation,
         isolation_warning=isolation_warning,
+        nodes=nodes,
+        node_signer=signer,
+        peers=peers,
+        peer_ssl=peer_ssl,
     )

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     kernel_isolation: Literal["auto", "none", "user", "sandbox"] = "auto"
     """How local kernels are kept from the server's files and each other (see nbplane.kernels.isolation)."""
     kernel_uid_base: int = Field(200_000, ge=1000)  # workspaces' kernel uids are allocated from here up
+    kernel_pool_size: int = Field(0, ge=0, le=64)
+    """Kernels kept warm per workspace and kernelspec, handed to the next session or kernel start (0: off).
+    Each idle python kernel costs about 51 MB of memory. A workspace gets its pool on its first kernel start
+    (of that kernelspec) on this server; see nbplane.kernels.pool."""
+    kernel_pool_max_kernels: int = Field(16, ge=0)
+    """At most this many pooled kernels on this server in all (the least recently used pool gives way)."""
     kernels_on_stop: Literal["auto", "keep", "stop"] = "auto"
     """What a clean stop does with the kernels: keep them running for the next start, stop them, or (auto)
     keep them on SIGTERM (a service manager, a rolling restart) and stop them on SIGINT (Ctrl-C)."""
@@ -59,6 +65,15 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = 50.0
     """Requests per second per principal (token bucket refill); 0 turns rate limiting off."""
     rate_limit_burst: int = 200
+    # Several servers on one database (see nbplane.nodes): the https URL other servers reach this one at
+    # (`serve` uses its own endpoint when unset), the heartbeat lease, how often it is renewed, how long a
+    # node whose lease ran out keeps its kernels `unknown` before any live node records them dead, and the
+    # CA bundle other nodes' certificates are verified with (default: this data dir's CA, else the system's).
+    node_address: str | None = None
+    node_lease: float = Field(30.0, gt=0)
+    node_heartbeat: float = Field(10.0, gt=0)
+    node_dead_after: float = Field(60.0, ge=0)
+    node_ca_bundle: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from nbplane import errors
-from nbplane.api import urls
+from nbplane.api import forwarding, urls
 from nbplane.api.errors import status_and_code
 from nbplane.auth import access
 from nbplane.auth.authenticator import RequestFacts
@@ -65,9 +65,16 @@ async def kernel_channels(websocket: WebSocket, aiDataPlatformId: str, workspace
         )
         # Namespaced by caller, so one caller's session id can never take over another's connection.
         client_id = f"{principal.key}:{session_id}" if session_id else ""
-        attachment = await services.kernels.attach(scope, kernelId, client_id)
+        owner = None if forwarding.was_forwarded(websocket.headers) else await services.kernels.owner(scope, kernelId)
+        if owner is not None:  # another live node runs the kernel: proxy to its websocket
+            upstream = await forwarding.open_upstream(websocket, services, owner, principal)
+        else:
+            attachment = await services.kernels.attach(scope, kernelId, client_id)
     except errors.NbplaneError as exc:
         await _deny(websocket, exc)
+        return
+    if owner is not None:
+        await forwarding.proxy(websocket, upstream)
         return
     try:
         protocol = wsproto.select_subprotocol(websocket.scope.get("subprotocols") or [])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from nbplane.api import schemas, urls
+from nbplane.api import forwarding, schemas, urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
+from nbplane.auth.principal import Principal
 from nbplane.kernels.service import KernelView
+from nbplane.scope import Scope
+from nbplane.services import Services
 
 BASE = f"{urls.NOTEBOOK_API}/kernels"
 router = APIRouter(prefix=BASE)
@@ -25,6 +28,16 @@ def kernel_model(view: KernelView) -> dict[str, object]:
         connections=a.connections,
         reason=a.reason,
     ).model_dump(exclude_none=True)
+
+
+async def _forwarded(
+    request: Request, services: Services, scope: Scope, kernel_id: str, principal: Principal
+) -> Response | None:
+    """The owner's answer when another live node runs the kernel (None: this node serves the request)."""
+    if forwarding.was_forwarded(request.headers):
+        return None
+    node = await services.kernels.owner(scope, kernel_id)
+    return None if node is None else await forwarding.forward_http(request, services, node, principal)
 
 
 @router.get("")
@@ -49,22 +62,38 @@ async def start_kernel(
 
 
 @router.get("/{kernelId}")
-async def get_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
+async def get_kernel(
+    request: Request, kernelId: str, scope: WorkspaceScope, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    if (forwarded := await _forwarded(request, services, scope, kernelId, principal)) is not None:
+        return forwarded
     return JSONResponse(kernel_model(await services.kernels.get(scope, kernelId)))
 
 
 @router.delete("/{kernelId}", status_code=204)
-async def delete_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> Response:
+async def delete_kernel(
+    request: Request, kernelId: str, scope: WorkspaceScope, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    if (forwarded := await _forwarded(request, services, scope, kernelId, principal)) is not None:
+        return forwarded
     await services.kernels.shutdown(scope, kernelId)
     return Response(status_code=204)
 
 
 @router.post("/{kernelId}/interrupt", status_code=204)
-async def interrupt_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> Response:
+async def interrupt_kernel(
+    request: Request, kernelId: str, scope: WorkspaceScope, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    if (forwarded := await _forwarded(request, services, scope, kernelId, principal)) is not None:
+        return forwarded
     await services.kernels.interrupt(scope, kernelId)
     return Response(status_code=204)
 
 
 @router.post("/{kernelId}/restart")
-async def restart_kernel(kernelId: str, scope: WorkspaceScope, services: ServicesDep) -> JSONResponse:
+async def restart_kernel(
+    request: Request, kernelId: str, scope: WorkspaceScope, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    if (forwarded := await _forwarded(request, services, scope, kernelId, principal)) is not None:
+        return forwarded
     return JSONResponse(kernel_model(await services.kernels.restart(scope, kernelId)))

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from nbplane.api import schemas, urls
+from nbplane.api import forwarding, schemas, urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
 from nbplane.api.fastjson import FastJSONResponse
 from nbplane.api.retry import with_retry_token
@@ -153,15 +153,22 @@ async def get_session(sessionId: str, scope: WorkspaceScope, services: ServicesD
 
 @router.patch("/{sessionId}")
 async def patch_session(
+    request: Request,
     sessionId: str,
     details: Annotated[schemas.PatchSessionDetails, Depends(json_body(schemas.PatchSessionDetails))],
     scope: WorkspaceScope,
     principal: CurrentPrincipal,
     services: ServicesDep,
     if_match: IfMatch = None,
-) -> JSONResponse:
+) -> Response:
     sent = details.model_fields_set
     kernel = details.kernel
+    if details.must_refresh_context and not forwarding.was_forwarded(request.headers):
+        # A refresh restarts the kernel: the node that runs it serves the whole update.
+        current = await services.sessions.get(scope, sessionId)
+        node = await services.kernels.owner(scope, current.session.kernel_id) if current.session.kernel_id else None
+        if node is not None:
+            return await forwarding.forward_http(request, services, node, principal)
     patch = PatchSessionRequest(
         name=details.name if "name" in sent and details.name is not None else UNSET,
         path=details.path if "path" in sent and details.path is not None else UNSET,

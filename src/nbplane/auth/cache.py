@@ -1,7 +1,7 @@
 """An in-memory cache of what authentication and authorisation read: API tokens, API keys, users and
 workspace access, kept valid by the database's auth generation.
 
-Every write to a table these lookups read bumps one counter in the database, by trigger (migration 0007),
+Every write to a table these lookups read bumps one counter in the database, by trigger (migration 0008),
 whoever writes: this server, another server on the same PostgreSQL, or the admin CLI. `refresh()` reads
 the counter (one primary-key row) at the start of each request and drops the whole cache when it moved,
 so a removed key, a revoked token or a withdrawn grant stops working on the very next request

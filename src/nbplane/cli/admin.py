@@ -32,7 +32,7 @@ from nbplane.files import write_private
 from nbplane.layout import DataLayout
 from nbplane.scope import Scope
 from nbplane.settings import Settings
-from nbplane.store import credentials, directory, workspaces_repo
+from nbplane.store import credentials, directory, kernels_repo, nodes_repo, workspaces_repo
 from nbplane.store.db import Database
 from nbplane.workspaces import DEFAULT_WORKSPACE_KEY, Permission, WorkspaceService, check_key
 from nbplane.workspaces.provisioning import provision_instance
@@ -184,6 +184,30 @@ def list_all(data_dir: Path | None, database_url: str | None) -> None:
 
     for instance_id, tenancy_id, keys in asyncio.run(_with_db(settings, work)):
         click.echo(f"{instance_id}  tenancy={tenancy_id}  workspaces={','.join(keys)}")
+
+
+@admin.command("list-nodes")
+@DATA_DIR
+@DATABASE_URL
+def list_nodes(data_dir: Path | None, database_url: str | None) -> None:
+    """List the servers sharing the database: address, lease, and the kernels each is recorded as running."""
+    settings = _settings(data_dir, database_url)
+
+    async def work(db: Database) -> list[str]:
+        async with db.read() as session:
+            nodes = await nodes_repo.list_all(session)
+            running = await kernels_repo.running_count_by_node(session)
+        now = datetime.now(UTC)
+        return [
+            f"{n.id}  address={n.address or '-'}  started={n.started.isoformat(timespec='seconds')}"
+            f"  lease={'live' if n.lease_expires >= now else 'ran out'}"
+            f" until {n.lease_expires.isoformat(timespec='seconds')}"
+            f"  running_kernels={running.get(n.id, 0)}"
+            for n in nodes
+        ]
+
+    for line in asyncio.run(_with_db(settings, work)):
+        click.echo(line)
 
 
 def _admin_actor() -> str:

@@ -72,6 +72,18 @@ class _Server(uvicorn.Server):
     help="How local kernels are isolated: none, user (a uid per workspace; root only), sandbox (bubblewrap), "
     "or auto (default): sandbox or user when root, else none.",
 )
+@click.option(
+    "--node-address",
+    default=None,
+    help="The https URL other nbplane servers on the same database reach this one at (default: its endpoint).",
+)
+@click.option(
+    "--kernel-pool-size",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="Kernels kept warm per workspace and kernelspec, handed to the next session or kernel start "
+    "(default 0 = off; about 51 MB of memory per idle python kernel; NBPLANE_KERNEL_POOL_SIZE).",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -85,6 +97,8 @@ def serve(
     rate_limit_burst: int | None,
     kernels_on_stop: str | None,
     kernel_isolation: str | None,
+    node_address: str | None,
+    kernel_pool_size: int | None,
 ) -> None:
     """Run the server over HTTPS (a local CA and certificate are made in the data dir if none is given).
 
@@ -105,7 +119,11 @@ def serve(
         rate_limit_burst=rate_limit_burst,
         kernels_on_stop=kernels_on_stop,
         kernel_isolation=kernel_isolation,
+        node_address=node_address,
+        kernel_pool_size=kernel_pool_size,
     )
+    if settings.node_address is not None and not settings.node_address.startswith("https://"):
+        raise click.UsageError(f"--node-address must be an https:// URL, not {settings.node_address}.")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together.")
     if settings.insecure_no_auth and not _is_loopback(settings.host):
@@ -131,6 +149,9 @@ def serve(
     bound_port = sock.getsockname()[1]
     display_host = "localhost" if settings.host in ("127.0.0.1", "localhost", "::1") else settings.host
     endpoint = f"https://{display_host}:{bound_port}"
+    if settings.node_address is None:  # what other servers on the same database forward to
+        node_host = socket.getfqdn() if settings.host in ("0.0.0.0", "::", "") else display_host
+        settings = settings.model_copy(update={"node_address": f"https://{node_host}:{bound_port}"})
 
     def on_ready(info: BootstrapInfo, adoption: AdoptionReport, isolation: Isolation, warning: str | None) -> None:
         record = {

@@ -387,7 +387,7 @@ class LocalContentStorage(ContentStorage):
         return await asyncio.to_thread(self._read_sync, path, max_bytes)
 
     async def iter_bytes(self, path: str, *, chunk_size: int = READ_CHUNK) -> AsyncIterator[bytes]:
-        rel, fd = await asyncio.to_thread(self._open_checked, path, os.O_RDONLY)
+        rel, fd, _ = await asyncio.to_thread(self._open_file, path)
         with _translated(rel):
             fh = os.fdopen(fd, "rb")
         try:

@@ -82,6 +82,7 @@ class ExecutionState(StrEnum):
     RESTARTING = "restarting"
     AUTORESTARTING = "autorestarting"
     DEAD = "dead"
+    UNKNOWN = "unknown"  # a kernel of another node whose lease ran out: nobody can tell
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,18 @@ class KernelBackend(ABC):
     async def attach(self, kernel_id: str, client_id: str) -> KernelAttachment:
         """Attach a client (a websocket) to a running kernel; counts in `connections` until detached.
         An attachment with the same `client_id` is replaced. BackendError for a dead kernel."""
+
+    supports_pool: bool = False
+    """Whether `hand_out` can prepare a kernel started ahead of demand; a warm pool is kept only then."""
+
+    async def hand_out(self, kernel_id: str, env: Mapping[str, str]) -> KernelRecord | None:
+        """Prepare a kernel started ahead of demand (the warm pool) for the start that takes it: check it is
+        alive and answers, give it `env` where it differs from its launch env (the process, and the env its
+        restarts use), and start its activity clock now. Returns its (maybe new) record, or None, leaving the
+        kernel untouched, when this backend cannot apply that env to a started kernel (the caller then starts a
+        fresh one). BackendError when the kernel is dead or does not answer. Backends without a pool keep this
+        default."""
+        return None
 
     record_listener: Callable[[KernelRecord], Awaitable[None]] | None = None
     """Set by the owner: awaited with a kernel's new record whenever what is needed to reach it changes (a

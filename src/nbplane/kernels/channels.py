@@ -291,12 +291,24 @@ class KernelChannels:
         except TimeoutError:
             raise BackendError("the kernel did not answer kernel_info_request in time") from None
 
-    async def _send_probe(self, channel: str) -> asyncio.Future[WireMessage]:
+    async def server_execute(self, code: str, wait_s: float = 10.0) -> WireMessage:
+        """Run `code` silently as the server (no history, no execution count, no output to clients, no user
+        activity) and return the execute_reply. Raises `BackendError` if no reply arrives within `wait_s`."""
+        content = {"code": code, "silent": True, "store_history": False, "allow_stdin": False}
+        fut = await self._send_probe("shell", "execute_request", content)
+        try:
+            return await asyncio.wait_for(fut, wait_s)
+        except TimeoutError:
+            raise BackendError("the kernel did not answer the server's execute_request in time") from None
+
+    async def _send_probe(
+        self, channel: str, msg_type: str = "kernel_info_request", content: dict[str, Any] | None = None
+    ) -> asyncio.Future[WireMessage]:
         if channel not in ("shell", "control"):
-            raise ValueError(f"kernel_info_request goes on shell or control, not {channel!r}")
+            raise ValueError(f"{msg_type} goes on shell or control, not {channel!r}")
         if self._closed or not self._sockets:
             raise BackendError("kernel channels are not open")
-        msg = self.session.msg("kernel_info_request")
+        msg = self.session.msg(msg_type, content=content or {})
         fut: asyncio.Future[WireMessage] = asyncio.get_running_loop().create_future()
         self._probes.put(msg["msg_id"])
         self._probe_replies[msg["msg_id"]] = fut

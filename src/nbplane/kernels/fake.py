@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 
 from nbplane.errors import BackendError, ConflictError, InvalidInputError, NotFoundError
@@ -32,6 +32,7 @@ class FakeMachine:
     def __init__(self) -> None:
         self.running: dict[str, str] = {}
         self.env: dict[str, dict[str, str]] = {}
+        self.launches: dict[str, LaunchRequest] = {}  # what each kernel was started with
         self.generation: dict[str, int] = {}  # bumped by a restart, as a relaunch gives a local kernel a new pid
 
     def crash(self, kernel_id: str) -> None:
@@ -114,6 +115,7 @@ class FakeKernelBackend(KernelBackend):
         self.fail_kernels: set[str] = set()
         self.started: list[str] = []
         self.restarts: dict[str, int] = {}
+        self.handed_out: list[str] = []
         self._alive: dict[str, KernelActivity] = {}
         self._attached: dict[str, dict[str, FakeAttachment]] = {}
 
@@ -130,6 +132,7 @@ class FakeKernelBackend(KernelBackend):
         self.started.append(request.kernel_id)
         self.machine.running[request.kernel_id] = request.kernel_name
         self.machine.env[request.kernel_id] = dict(request.env)
+        self.machine.launches[request.kernel_id] = request
         self.machine.generation[request.kernel_id] = 0
         now = datetime.now(UTC)
         self._alive[request.kernel_id] = KernelActivity(ExecutionState.IDLE, now, 0, state_since=now)
@@ -161,6 +164,22 @@ class FakeKernelBackend(KernelBackend):
         self.machine.crash(kernel_id)
         for att in list(self._attached.pop(kernel_id, {}).values()):
             att._finish(reason)
+
+    supports_pool = True
+    handout_env_keys: frozenset[str] = frozenset({"JPY_SESSION_NAME"})
+    """The env variables `hand_out` can apply to a started kernel (a local python kernel's)."""
+
+    async def hand_out(self, kernel_id: str, env: Mapping[str, str]) -> KernelRecord | None:
+        if kernel_id not in self.machine.running or not await self.is_alive(kernel_id):
+            raise BackendError(f"kernel {kernel_id} is dead")
+        current = self.machine.env[kernel_id]
+        changed = {k for k in set(env) | set(current) if env.get(k) != current.get(k)}
+        if not changed <= self.handout_env_keys or not set(current) <= set(env):
+            return None
+        self.machine.env[kernel_id] = dict(env)
+        self.handed_out.append(kernel_id)
+        self.set_activity(kernel_id, last_activity=datetime.now(UTC))
+        return self._record(kernel_id, self.machine.running[kernel_id])
 
     async def restart(self, kernel_id: str) -> None:
         self._require(kernel_id)

@@ -355,6 +355,35 @@ class LocalKernelBackend(KernelBackend):
         available = ", ".join(sorted(self._specs.find_kernel_specs())) or "none"
         return f"No such kernel '{kernel_name}'. Available kernels: {available}."
 
+    # ---- the warm pool -----------------------------------------------------------------------
+
+    supports_pool = True
+
+    async def hand_out(self, kernel_id: str, env: Mapping[str, str]) -> KernelRecord | None:
+        """Only the session's name (JPY_SESSION_NAME, which ipykernel reads at start into `__session__`) can be
+        given to a started kernel, and only to a python one; any other difference returns None."""
+        running = self._get(kernel_id)
+        channels = running.channels
+        if channels is None or channels.execution_state is not ExecutionState.IDLE:
+            raise BackendError(f"kernel {kernel_id} is not idle")
+        if not await running.manager.is_alive():
+            raise BackendError(f"kernel {kernel_id}'s process has ended")
+        changed = {k: v for k, v in env.items() if running.env.get(k) != v}
+        if set(running.env) - set(env) or set(changed) - set(_HANDOUT_ENV):
+            return None
+        if changed:
+            if self._specs.get_kernel_spec(running.manager.kernel_name).language.lower() != "python":
+                return None
+            reply = await channels.server_execute(_session_name_code(changed["JPY_SESSION_NAME"]), self.adopt_timeout)
+            if reply["content"].get("status") != "ok":
+                raise BackendError(f"kernel {kernel_id} could not take the session's name: {reply['content']}")
+            running.env.update(changed)
+            running.manager.update_env(env=dict(changed))  # restarts relaunch with it
+        else:
+            await channels.probe("shell", self.adopt_timeout)  # it answers on shell, where its user's code runs
+        channels.resume(datetime.now(UTC))
+        return self._record(running)
+
     # ---- restarts ----------------------------------------------------------------------------
 
     def _on_launched(self, running: _RunningKernel) -> None:
@@ -502,6 +531,19 @@ class LocalKernelBackend(KernelBackend):
             with contextlib.suppress(Exception):
                 await self._release(running, detail="the server is restarting; reconnect")
             running.manager._close_control_socket()
+
+
+_HANDOUT_ENV = ("JPY_SESSION_NAME",)
+
+
+def _session_name_code(name: str) -> str:
+    """What ipykernel does with JPY_SESSION_NAME at start, for a kernel that started without it."""
+    lines = [f"__import__('os').environ['JPY_SESSION_NAME'] = {name!r}"]
+    if name:
+        lines.append(f"get_ipython().user_ns['__session__'] = {name!r}")
+    else:
+        lines.append("get_ipython().user_ns.pop('__session__', None)")
+    return "\n".join(lines)
 
 
 def _private_base(base: Path) -> Path:

@@ -71,6 +71,7 @@ class SessionView:
     kernel: KernelActivity | None
     kernel_status: str | None = None
     kernel_reason: str | None = None
+    kernel_note: str | None = None  # why the state of a kernel another node runs is unknown here
 
     @property
     def kernel_gone(self) -> bool:
@@ -98,6 +99,8 @@ class SessionView:
         elif self.kernel_gone:
             dead_reason = self.kernel_reason or f"the kernel was {self.kernel_status}"
         elif self.kernel is None and self.session.kernel_id and self.kernel_status == "running":
+            if self.kernel_note:
+                return f"The kernel's state is unknown here: {self.kernel_note}."
             return "The kernel runs on another nbplane server; its state is unknown here."
         if dead_reason is None:
             return self.session.lifecycle_details

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING
 
 from nbplane.errors import (
     AlreadyExistsError,
@@ -25,6 +24,7 @@ from nbplane.errors import (
     PreconditionFailedError,
 )
 from nbplane.etags import etag_matches
+from nbplane.kernels.base import KernelActivity
 from nbplane.kernels.service import KernelService
 from nbplane.scope import Scope
 from nbplane.sessions.models import (
@@ -42,10 +42,7 @@ from nbplane.sessions.models import (
 from nbplane.store import sessions_repo
 from nbplane.store.db import Database
 from nbplane.store.sessions_repo import KernelState, StoredSession
-from nbplane.store.tables import utcnow
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+from nbplane.store.tables import KernelStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +80,19 @@ class SessionService:
 
     # ---- reads -------------------------------------------------------------------------------
 
-    async def _view(self, row: StoredSession, kernel: KernelState) -> SessionView:
+    async def _view(
+        self, row: StoredSession, kernel: KernelState, remote: dict[str, KernelActivity] | None = None
+    ) -> SessionView:
+        """`remote`: the live state of kernels other nodes run, when the caller asked them already (a list)."""
         activity = await self._kernels.activity(row.kernel_id) if row.kernel_id else None
-        return SessionView(_to_domain(row), activity, kernel.status, kernel.reason)
+        note = None
+        if activity is None and row.kernel_id and kernel.status is KernelStatus.RUNNING:
+            if remote is None:
+                remote = await self._kernels.remote_activity({row.kernel_id: kernel.node_id})
+            activity = remote.get(row.kernel_id)
+            if activity is None:
+                note = await self._kernels.remote_note(row.kernel_id, kernel.node_id)
+        return SessionView(_to_domain(row), activity, kernel.status, kernel.reason, kernel_note=note)
 
     async def get(self, scope: Scope, session_id: str) -> SessionView:
         async with self._db.read() as db:
@@ -110,7 +117,9 @@ class SessionService:
             )
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = [await self._view(row, kernel) for row, kernel in rows]
+        running = {r.kernel_id: k.node_id for r, k in rows if r.kernel_id and k.status is KernelStatus.RUNNING}
+        remote = await self._kernels.remote_activity(running)
+        items = [await self._view(row, kernel, remote) for row, kernel in rows]
         next_page = None
         if more and rows:
             last = rows[-1][0]
@@ -194,24 +203,11 @@ class SessionService:
     async def _finish_create(
         self, scope: Scope, row: StoredSession, attach_to: str | None, kernel_name: str, created_by: str
     ) -> SessionView:
-        still_there = False
-
-        async def point_at(db: AsyncSession, kernel_id: str) -> None:
-            nonlocal still_there  # no session row (deleted meanwhile): nothing updated
-            still_there = await sessions_repo.update_session(
-                db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
-            )
-
         if attach_to is not None:
             kernel_id = attach_to
-            async with self._db.write() as db:
-                await point_at(db, kernel_id)
         else:
             try:
-                # the kernel's row and the session's pointer to it are written in one transaction
-                started = await self._kernels.start(
-                    scope, kernel_name, path=row.path, created_by=created_by, also_write=point_at
-                )
+                started = await self._kernels.start(scope, kernel_name, path=row.path, created_by=created_by)
             except BackendError as exc:
                 async with self._db.write() as db:
                     await sessions_repo.update_session(
@@ -219,6 +215,10 @@ class SessionService:
                     )
                 return await self.get(scope, row.id)
             kernel_id = started.id
+        async with self._db.write() as db:  # no row to update: the session was deleted meanwhile
+            still_there = await sessions_repo.update_session(
+                db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
+            )
         if not still_there:
             await self._release_kernel(kernel_id)
             raise NotFoundError(f"Session {row.id} was deleted while its kernel was starting")

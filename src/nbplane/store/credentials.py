@@ -102,7 +102,7 @@ _GENERATION = f"SELECT value FROM {AuthGenerationRow.__tablename__} WHERE id = 1
 
 
 async def auth_generation(conn: AsyncConnection) -> int:
-    """The counter that triggers bump on every write to a credential or access table (migration 0007).
+    """The counter that triggers bump on every write to a credential or access table (migration 0008).
     Plain SQL: it runs on every request, and has nothing for SQLAlchemy to compile."""
     return int((await conn.exec_driver_sql(_GENERATION)).scalar_one())
 

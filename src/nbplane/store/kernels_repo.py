@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,8 +66,10 @@ async def insert(
     pid: int | None,
     node_id: str,
     created_by: str,
+    status: KernelStatus = KernelStatus.RUNNING,
 ) -> None:
-    """Record a running kernel. AlreadyExistsError for a duplicate id, NotFoundError when the workspace is gone."""
+    """Record a running (or pooled) kernel. AlreadyExistsError for a duplicate id, NotFoundError when the
+    workspace is gone."""
     db.add(
         KernelRow(
             id=kernel_id,
@@ -76,7 +78,7 @@ async def insert(
             name=name,
             connection_info=dict(connection_info) if connection_info is not None else None,
             pid=pid,
-            status=KernelStatus.RUNNING.value,
+            status=status.value,
             node_id=node_id,
             runtime=runtime,
             details=dict(details),
@@ -139,13 +141,52 @@ async def set_status(
     *,
     only_running: bool = False,
 ) -> None:
-    """Move kernels to `status`; `only_running` leaves rows that already reached a final status alone."""
+    """Move kernels to `status`; `only_running` leaves rows that already reached a final status alone
+    (pooled rows count as running here)."""
     if not kernel_ids:
         return
     query = update(KernelRow).where(KernelRow.id.in_(kernel_ids))
     if only_running:
-        query = query.where(KernelRow.status == KernelStatus.RUNNING.value)
+        query = query.where(KernelRow.status.in_((KernelStatus.RUNNING.value, KernelStatus.POOLED.value)))
     await db.execute(query.values(status=status.value, reason=reason))
+
+
+async def claim_pooled(
+    db: AsyncSession,
+    kernel_id: str,
+    *,
+    created_by: str,
+    details: Mapping[str, Any],
+    connection_info: Mapping[str, Any] | None,
+    pid: int | None,
+) -> bool:
+    """Hand a pooled kernel out: it becomes a running kernel of `created_by`, created now (with its record as
+    the hand-out left it). False when the row is no longer pooled (or gone with its workspace)."""
+    result = await db.execute(
+        update(KernelRow)
+        .where(KernelRow.id == kernel_id, KernelRow.status == KernelStatus.POOLED.value)
+        .values(
+            status=KernelStatus.RUNNING.value,
+            created_by=created_by,
+            time_created=utcnow(),
+            details=dict(details),
+            connection_info=None if connection_info is None else dict(connection_info),
+            pid=pid,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def end_pooled_on_node(db: AsyncSession, node_id: str, reason: str) -> list[str]:
+    """Record every pooled kernel of this node as stopped (a new server does not take over an old pool);
+    returns their ids."""
+    query = select(KernelRow.id).where(
+        KernelRow.status == KernelStatus.POOLED.value,
+        or_(KernelRow.node_id == node_id, KernelRow.node_id.is_(None)),
+    )
+    ids = list((await db.scalars(query)).all())
+    await set_status(db, ids, KernelStatus.STOPPED, reason)
+    return ids
 
 
 async def set_last_activity(db: AsyncSession, activity: Mapping[str, datetime]) -> None:
@@ -169,3 +210,52 @@ async def update_record(
             details=dict(details), connection_info=None if connection_info is None else dict(connection_info), pid=pid
         )
     )
+
+
+NODE_BOUND_RUNTIMES = ("local", "fake")
+"""Runtimes whose kernels live and die with the node that runs them (a gateway kernel is reachable from any
+node, so a node's lease says nothing about it)."""
+
+
+async def mark_node_lost(db: AsyncSession, node_id: str, reason: str) -> list[str]:
+    """Record every kernel still running (or pooled) on `node_id` as dead, in one conditional update: when several
+    nodes sweep at once, each row changes once, and a row another node already changed is left alone."""
+    condition = (
+        KernelRow.node_id == node_id,
+        KernelRow.status.in_((KernelStatus.RUNNING.value, KernelStatus.POOLED.value)),
+        or_(KernelRow.runtime.is_(None), KernelRow.runtime.in_(NODE_BOUND_RUNTIMES)),
+    )
+    ids = list((await db.scalars(select(KernelRow.id).where(*condition))).all())
+    if not ids:
+        return []
+    result = await db.execute(
+        update(KernelRow)
+        .where(KernelRow.id.in_(ids), *condition)
+        .values(status=KernelStatus.DEAD.value, reason=reason)
+        .returning(KernelRow.id)
+    )
+    return list(result.scalars().all())
+
+
+async def no_longer_running_here(db: AsyncSession, node_id: str, kernel_ids: Sequence[str]) -> list[str]:
+    """Of `kernel_ids` (kernels this node's backend runs), the recorded ones whose row no longer says they run
+    (or wait in the pool) here: stopped, culled or declared dead by another node (after this node's lease ran
+    out). Unrecorded ids (a kernel whose row is being written) are not returned."""
+    if not kernel_ids:
+        return []
+    still_here = (KernelStatus.RUNNING.value, KernelStatus.POOLED.value)
+    query = select(KernelRow.id).where(
+        KernelRow.id.in_(list(kernel_ids)),
+        or_(KernelRow.status.not_in(still_here), KernelRow.node_id != node_id),
+    )
+    return list((await db.scalars(query)).all())
+
+
+async def running_count_by_node(db: AsyncSession) -> dict[str | None, int]:
+    """How many kernels each node is recorded as running."""
+    query = (
+        select(KernelRow.node_id, func.count())
+        .where(KernelRow.status == KernelStatus.RUNNING.value)
+        .group_by(KernelRow.node_id)
+    )
+    return {node: int(count) for node, count in (await db.execute(query)).all()}

@@ -43,6 +43,7 @@ class KernelState:
 
     status: KernelStatus | None
     reason: str | None
+    node_id: str | None = None
 
 
 _FIELDS = StoredSession._fields
@@ -53,8 +54,8 @@ def _stored(row: SessionRow) -> StoredSession:
     return StoredSession(**{f: getattr(row, f) for f in _FIELDS})
 
 
-def _kernel_state(status: str | None, reason: str | None) -> KernelState:
-    return KernelState(None if status is None else KernelStatus(status), reason)
+def _kernel_state(status: str | None, reason: str | None, node_id: str | None = None) -> KernelState:
+    return KernelState(None if status is None else KernelStatus(status), reason, node_id)
 
 
 def _scoped(query: Select[Any], instance_id: str, workspace_key: str) -> Select[Any]:
@@ -107,12 +108,12 @@ async def get_with_kernel_state(
     db: AsyncSession, instance_id: str, workspace_key: str, session_id: str
 ) -> tuple[StoredSession, KernelState] | None:
     query = (
-        _scoped(select(SessionRow, KernelRow.status, KernelRow.reason), instance_id, workspace_key)
+        _scoped(select(SessionRow, KernelRow.status, KernelRow.reason, KernelRow.node_id), instance_id, workspace_key)
         .outerjoin(KernelRow, KernelRow.id == SessionRow.kernel_id)
         .where(SessionRow.id == session_id)
     )
     row = (await db.execute(query)).one_or_none()
-    return None if row is None else (_stored(row[0]), _kernel_state(row[1], row[2]))
+    return None if row is None else (_stored(row[0]), _kernel_state(row[1], row[2], row[3]))
 
 
 async def get_by_path(db: AsyncSession, instance_id: str, workspace_key: str, path: str) -> StoredSession | None:
@@ -127,7 +128,7 @@ async def with_path(db: AsyncSession, instance_id: str, workspace_key: str) -> S
     return [_stored(r) for r in (await db.scalars(query)).all()]
 
 
-_PAGE_COLUMNS = (*(getattr(SessionRow, f) for f in _FIELDS), KernelRow.status, KernelRow.reason)
+_PAGE_COLUMNS = (*(getattr(SessionRow, f) for f in _FIELDS), KernelRow.status, KernelRow.reason, KernelRow.node_id)
 _KEYSET = tuple_(SessionRow.time_created, SessionRow.id)
 
 
@@ -211,7 +212,7 @@ async def page(
     )
     count = len(_FIELDS)
     rows = (await conn.execute(query, params)).all()
-    return [(StoredSession(*r[:count]), _kernel_state(r[count], r[count + 1])) for r in rows]
+    return [(StoredSession(*r[:count]), _kernel_state(r[count], r[count + 1], r[count + 2])) for r in rows]
 
 
 async def sessions_using_kernel(db: AsyncSession, kernel_id: str) -> int:

@@ -155,9 +155,12 @@ class WorkspaceGrantRow(Base):
 
 
 class KernelStatus(StrEnum):
-    """A kernel row's status. RUNNING: a node runs it (its `node_id`); the others are final, with `reason`."""
+    """A kernel row's status. RUNNING: a node runs it (its `node_id`); POOLED: a node runs it warm for the
+    workspace's next start and nobody uses it yet (never listed, never culled); the others are final, with
+    `reason`."""
 
     RUNNING = "running"
+    POOLED = "pooled"  # started ahead of demand (the warm pool); RUNNING once handed out
     STOPPED = "stopped"  # shut down on request (delete, last session gone, server stop in the stop mode)
     DEAD = "dead"  # ended on its own: crashed, restarts exhausted, gone while no server ran, did not answer
     CULLED = "culled"  # shut down by the idle/busy culler
@@ -247,7 +250,7 @@ class SessionRow(Base):
 
 class AuthGenerationRow(Base):
     """One row (id 1) whose `value` database triggers bump on every write to a table that authentication
-    or authorisation reads (migration 0007), so in-memory caches of those tables know when to drop."""
+    or authorisation reads (migration 0008), so in-memory caches of those tables know when to drop."""
 
     __tablename__ = "auth_generation"
 
@@ -269,3 +272,17 @@ class RetryTokenRow(Base):
     etag: Mapped[str | None] = mapped_column(String(255), nullable=True)
     resource_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class NodeRow(Base):
+    """An nbplane server sharing the database: the address other servers reach it at, and its lease (renewed
+    by its heartbeat). A node whose lease ran out is presumed gone: its local kernels are reported unknown,
+    then dead."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    started: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_expires: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -15,10 +15,11 @@ from nbplane.workspaces.service import Teardown
 
 
 def runtime_teardown(sessions: SessionService, kernels: KernelService) -> Teardown:
-    """A teardown that deletes every session of the workspace (each stops its kernel unless shared),
-    then stops any kernel still running there (started through the kernels API)."""
+    """A teardown that stops the workspace's pooled kernels, deletes every session of the workspace (each
+    stops its kernel unless shared), then stops any kernel still running there (started through the kernels API)."""
 
     async def teardown(scope: Scope) -> None:
+        await kernels.drain_pool(scope)
         while True:
             page = await sessions.list(scope, ListSessionsQuery(limit=1000))
             if not page.items:

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from nbplane.app import create_app
+from nbplane.kernels.fake import FakeKernelBackend
+from nbplane.kernels.pool import PoolKey
+from nbplane.settings import Settings
 from tests.unit.conftest import InProcess
 
 
@@ -40,3 +49,31 @@ async def test_kernelspecs(inproc: InProcess) -> None:
     listing = (await inproc.client.get(f"{base}/kernelspecs")).json()
     assert listing["default"] == "python3" and set(listing["kernelspecs"]) == {"python3", "python3-alt"}
     assert (await inproc.client.get(f"{base}/kernelspecs/nope")).status_code == 404
+
+
+async def test_the_kernels_api_hands_out_pooled_kernels_and_never_lists_them(tmp_path: Path, database_url: str) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, insecure_no_auth=True, kernel_pool_size=1
+    )
+    backend = FakeKernelBackend()
+    app = create_app(settings, kernel_backend=backend)
+    async with app.router.lifespan_context(app):
+        services = app.state.services
+        info = app.state.bootstrap
+        url = f"/20260430/aiDataPlatforms/{info.instance_id}/workspaces/{info.workspace_key}/notebook/api/kernels"
+        key = PoolKey(info.instance_id, info.workspace_key, "python3")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+            first = (await client.post(url, json={})).json()["id"]
+            for _ in range(2000):  # the pool fills in the background
+                if services.kernels.pool.ready(key):
+                    break
+                await asyncio.sleep(0.005)
+            [pooled] = services.kernels.pool.ready(key)
+            assert [k["id"] for k in (await client.get(url)).json()] == [first]
+            assert (await client.get(f"{url}/{pooled}")).status_code == 404
+            assert (await client.delete(f"{url}/{pooled}")).status_code == 404
+            second = (await client.post(url, json={})).json()
+            assert second["id"] == pooled and second["connections"] == 0 and second["execution_state"] == "idle"
+            assert sorted(k["id"] for k in (await client.get(url)).json()) == sorted([first, pooled])
+    assert backend.machine.running == {}  # the server's stop ended the pool with the rest

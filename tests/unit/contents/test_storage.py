@@ -191,6 +191,10 @@ async def test_a_symlink_swapped_in_during_reads_never_leaks_outside_files(tmp_p
 async def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
     storage = LocalContentStorage(tmp_path / "root")
     os.mkfifo(tmp_path / "root" / "pipe")
-    for read in (storage.read_bytes("pipe"), storage.sha256("pipe")):
+    for read in (storage.read_bytes("pipe"), storage.sha256("pipe"), _drain(storage.iter_bytes("pipe"))):
         with pytest.raises(InvalidInputError, match="not a regular file"):
             await asyncio.wait_for(read, 5)
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in chunks])

@@ -304,3 +304,23 @@ async def test_a_client_that_falls_behind_is_dropped_and_its_backlog_kept() -> N
     ids = [(await anext(fresh))["header"]["msg_id"] for _ in range(3)]
     assert ids == ["0", "1", "2"]
     await ch.close()
+
+
+async def test_a_server_execute_is_seen_by_no_client_and_is_no_activity(channels: KernelChannels) -> None:
+    await wait_until(lambda: channels.execution_state is ExecutionState.IDLE)
+    channels._replay.drain()
+    before = channels.last_activity
+    reply = await channels.server_execute("__nbplane_probe__ = 42\nprint('never shown')")
+    assert reply["content"]["status"] == "ok" and reply["msg_type"] == "execute_reply"
+    failed = await channels.server_execute("raise ValueError('hidden')")
+    assert failed["content"]["status"] == "error"
+    await asyncio.sleep(0.2)  # let any iopub message of the executes arrive
+    assert len(channels._replay) == 0  # nothing kept for the next client
+    assert channels.last_activity == before and channels.execution_state is ExecutionState.IDLE
+    a = channels.attach("tab-after")
+    req = execute_request("print(__nbplane_probe__)")
+    await a.send("shell", req)
+    got = await collect(a, idle_for(req["header"]["msg_id"]))
+    assert stdout(got) == ["42\n"]  # it ran in the user's namespace
+    assert all(m["parent_header"].get("msg_id") == req["header"]["msg_id"] for m in got)
+    a.detach()
