@@ -7,7 +7,7 @@ path and percent-decoded exactly once, so the SDK's `a/b%20c.ipynb` and `//a.ipy
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote_to_bytes
 
@@ -49,11 +49,11 @@ IfMatch = Annotated[str | None, Header(alias="if-match", max_length=1024)]
 ShouldUpdateRecent = Annotated[str | None, Header(alias="should-update-recent", max_length=16)]
 
 
-def _raw_content_path(literals: tuple[bytes, ...]) -> Callable[[Request], str]:
+def _raw_content_path(literals: tuple[bytes, ...]) -> Callable[[Request], Awaitable[str]]:
     """A dependency returning the decoded contentPath of a route whose path ends in `literals` + path."""
     fixed = (*_BASE_SEGMENTS, *literals)
 
-    def resolve(request: Request) -> str:
+    async def resolve(request: Request) -> str:
         raw: bytes | None = request.scope.get("raw_path")
         if raw is None:  # a server that gives no raw path has decoded it already; do not decode twice
             parts = request.scope["path"].encode("utf-8").split(b"/", len(fixed))

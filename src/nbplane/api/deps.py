@@ -18,7 +18,8 @@ from nbplane.scope import Scope
 from nbplane.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async so that FastAPI calls it on the event loop (a plain `def` dependency runs in a worker thread)."""
     services: Services = request.app.state.services
     return services
 
@@ -44,7 +45,9 @@ async def workspace_scope(
     services: ServicesDep,
     tenant: Annotated[str | None, Header(alias="datalake-tenant-id")] = None,
 ) -> Scope:
-    return await access.resolve_workspace(services.db, principal, aiDataPlatformId, workspaceKey, tenant_id=tenant)
+    return await access.resolve_workspace(
+        services.db, principal, aiDataPlatformId, workspaceKey, tenant_id=tenant, cache=services.authenticator.cache
+    )
 
 
 WorkspaceScope = Annotated[Scope, Depends(workspace_scope)]

@@ -60,7 +60,9 @@ async def kernel_channels(websocket: WebSocket, aiDataPlatformId: str, workspace
     session_id = websocket.query_params.get("session_id") or ""
     try:
         principal = await services.authenticator.authenticate(_facts(websocket))
-        scope = await access.resolve_workspace(services.db, principal, aiDataPlatformId, workspaceKey)
+        scope = await access.resolve_workspace(
+            services.db, principal, aiDataPlatformId, workspaceKey, cache=services.authenticator.cache
+        )
         # Namespaced by caller, so one caller's session id can never take over another's connection.
         client_id = f"{principal.key}:{session_id}" if session_id else ""
         owner = None if forwarding.was_forwarded(websocket.headers) else await services.kernels.owner(scope, kernelId)

@@ -1,8 +1,11 @@
-"""Pure ASGI middleware: opc-request-id and Date on every response, and the request body limit."""
+"""Pure ASGI middleware: opc-request-id and Date on every response, one access-log line per request, and
+the request body limit."""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 from email.utils import formatdate
 
@@ -10,9 +13,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nbplane.errors import PayloadTooLargeError
 
+access_log = logging.getLogger("nbplane.access")
+
+TRANSFER_PREFIX = "/p/"
+"""Download links carry their one-time token as a path segment (`/p/<operation>/<token>/<name>`)."""
+
+
+def loggable_path(path: str) -> str:
+    """The request path as the access log shows it: never the query string (clients may put tokens there)
+    and never a download link's token."""
+    if path.startswith(TRANSFER_PREFIX):
+        parts = path.split("/", 4)
+        if len(parts) > 3:
+            parts[3] = "<token>"
+        return "/".join(parts)
+    return path
+
 
 class RequestIdMiddleware:
-    """Echo `opc-request-id` (or mint one) and send `Date` on every HTTP response, errors included."""
+    """Echo `opc-request-id` (or mint one) and send `Date` on every HTTP response, errors included; log one
+    line per request (method, path without query, status, milliseconds, request id; never a header)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -29,16 +49,31 @@ class RequestIdMiddleware:
         if not request_id:
             request_id = uuid.uuid4().hex.upper()
         scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
                 headers.append((b"opc-request-id", request_id.encode("latin-1")))
                 headers.append((b"date", formatdate(usegmt=True).encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %d %.1fms %s",
+                    scope["method"],
+                    loggable_path(scope["path"]),
+                    status,
+                    (time.perf_counter() - started) * 1e3,
+                    request_id,
+                )
 
 
 class BodyLimitMiddleware:

@@ -6,6 +6,7 @@ response models always emit the fields the SDK marks required, with null where a
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -15,10 +16,11 @@ SESSION_TYPES = ("notebook", "file", "agentflow")
 SessionType = Literal["notebook", "file", "agentflow"]
 
 
+@functools.lru_cache(maxsize=8192)
 def format_datetime(value: datetime, *, micro: bool = False) -> str:
     """RFC 3339 UTC with a Z: milliseconds for OCI fields, microseconds where Jupyter parses strictly."""
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    # isoformat is several times cheaper than strftime, and lists format two stamps per session
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
     return (text if micro else text[:-3]) + "Z"
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from nbplane.api import forwarding, schemas, urls
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, WorkspaceScope, json_body
+from nbplane.api.fastjson import FastJSONResponse
 from nbplane.api.retry import with_retry_token
 from nbplane.sessions.models import (
     UNSET,
@@ -51,9 +52,32 @@ def session_out(view: SessionView) -> schemas.SessionOut:
     )
 
 
+def session_body(view: SessionView) -> dict[str, object]:
+    """`session_out(view).model_dump(by_alias=True)` without building models (the list's hot path)."""
+    s = view.session
+    activity = view.kernel
+    return {
+        "id": s.id,
+        "name": s.name,
+        "path": s.path,
+        "type": s.type,
+        "cluster_id": s.cluster_id,
+        "kernel": {
+            "id": s.kernel_id,
+            "name": s.kernel_name,
+            "last_activity": schemas.format_datetime(activity.last_activity, micro=True) if activity else None,
+            "connections": activity.connections if activity else 0,
+            "execution_state": view.execution_state,
+        },
+        "agentFlowKey": s.agent_flow_key,
+        "lifecycleState": s.lifecycle_state.value,
+        "lifecycleDetails": view.lifecycle_details,
+        "timeCreated": schemas.format_datetime(s.time_created),
+    }
+
+
 def _session_response(view: SessionView, status_code: int = 200) -> JSONResponse:
-    body = session_out(view).model_dump(by_alias=True)
-    return JSONResponse(body, status_code=status_code, headers={"etag": view.session.etag})
+    return FastJSONResponse(session_body(view), status_code=status_code, headers={"etag": view.session.etag})
 
 
 @router.get("")
@@ -77,14 +101,13 @@ async def list_sessions(
         sort_order=SortOrder(sort_order),
     )
     result = await services.sessions.list(scope, query)
-    items = [session_out(v).model_dump(by_alias=True) for v in result.items]
-    digest = hashlib.sha256(
-        json.dumps([v.session.etag for v in result.items] + [result.next_page]).encode()
-    ).hexdigest()[:32]
-    headers = {"etag": digest}
+    items = [session_body(v) for v in result.items]
+    # one hash over every row's etag inputs (not a hash of per-row hashes): it changes exactly when one does
+    digest = hashlib.sha256(orjson.dumps([v.session.stable for v in result.items] + [result.next_page])).hexdigest()
+    headers = {"etag": digest[:32]}
     if result.next_page:
         headers["opc-next-page"] = result.next_page
-    return JSONResponse({"items": items}, headers=headers)
+    return FastJSONResponse({"items": items}, headers=headers)
 
 
 @router.post("")

@@ -60,7 +60,7 @@ RetryToken = Annotated[str | None, Header(alias="opc-retry-token")]
 Description = Annotated[str | None, Query(alias="objectDescription", max_length=4096)]
 
 
-def _object_path(request: Request) -> str:
+async def _object_path(request: Request) -> str:
     """The decoded objectPath, cut from the raw path (decoded once), never from the decoded one."""
     raw: bytes | None = request.scope.get("raw_path")
     text = request.scope["path"].encode("utf-8") if raw is None else raw.split(b"?", 1)[0]

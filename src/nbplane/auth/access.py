@@ -8,8 +8,11 @@ workspace, with its user's grants. The anonymous principal of `--insecure-no-aut
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nbplane.auth.cache import AuthCache
 from nbplane.auth.principal import Principal
 from nbplane.errors import NotFoundError
 from nbplane.scope import Scope
@@ -86,10 +89,38 @@ async def visible_workspace(
 
 
 async def resolve_workspace(
-    db: Database, principal: Principal, instance_id: str, workspace_key: str, *, tenant_id: str | None = None
+    db: Database,
+    principal: Principal,
+    instance_id: str,
+    workspace_key: str,
+    *,
+    tenant_id: str | None = None,
+    cache: AuthCache | None = None,
 ) -> Scope:
     """The scope of a workspace the principal may use; NotFoundError otherwise. Every notebook route and
-    the kernel websocket come through here."""
-    async with db.read() as session:
-        await visible_workspace(session, principal, instance_id, workspace_key, tenant_id=tenant_id)
+    the kernel websocket come through here. With `cache` (refreshed by the authenticator at the start of
+    the request) the instance, workspace and grants come from one cached query; the rules are the same."""
+    if cache is None or principal.kind == "anonymous":
+        async with db.read() as session:
+            await visible_workspace(session, principal, instance_id, workspace_key, tenant_id=tenant_id)
+        return Scope(instance_id, workspace_key)
+    if principal.workspace_scope is not None and principal.workspace_scope != (instance_id, workspace_key):
+        raise workspace_not_found(instance_id, workspace_key)
+    if tenant_id and principal.tenancy_id is not None and tenant_id != principal.tenancy_id:
+        raise workspace_not_found(instance_id, workspace_key)
+    user_id = principal.user_id
+    facts = await cache.lookup(
+        "access",
+        (instance_id, workspace_key, user_id),
+        functools.partial(workspaces_repo.access_facts, instance_id=instance_id, key=workspace_key, user_id=user_id),
+    )
+    if (
+        facts.tenancy_id is None
+        or facts.tenancy_id != principal.tenancy_id
+        or facts.lifecycle_state is None
+        or LifecycleState(facts.lifecycle_state) not in USABLE_STATES
+        or user_id is None
+        or not any(p in Permission.__members__ for p in facts.permissions)
+    ):
+        raise workspace_not_found(instance_id, workspace_key)
     return Scope(instance_id, workspace_key)

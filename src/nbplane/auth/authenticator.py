@@ -12,11 +12,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nbplane.auth import api_tokens, keys
+from nbplane.auth.cache import AuthCache
 from nbplane.auth.principal import Principal
 from nbplane.auth.ratelimit import TokenBucketLimiter
 from nbplane.auth.resolver import SESSION_TOKEN_PREFIX
@@ -70,6 +73,11 @@ class Screened:
 
 
 class Authenticator(Protocol):
+    @property
+    def cache(self) -> AuthCache | None:
+        """The cache this authenticator refreshes at the start of each request (authorisation reads it too)."""
+        ...
+
     async def authenticate(self, request: RequestFacts) -> Principal:
         """Return the verified caller; raise NotAuthenticatedError when it cannot be established."""
         ...
@@ -99,6 +107,8 @@ async def authenticate_before_body(
 class OpenAuthenticator:
     """Accepts every request as the anonymous principal (loopback development only)."""
 
+    cache: AuthCache | None = None
+
     async def authenticate(self, request: RequestFacts) -> Principal:
         return Principal.anonymous()
 
@@ -114,7 +124,9 @@ def _public_key(pem: str) -> rsa.RSAPublicKey:
 class SignatureAuthenticator:
     """Verifies OCI signatures and API tokens against the keys and tokens in the database.
 
-    Nothing is cached but parsed PEMs, so removing a key or revoking a token takes effect on the next request.
+    Rows are cached in an `AuthCache` that is checked against the database's auth generation at the start
+    of every request, so removing a key or revoking a token takes effect on the next request, in this
+    server and in every other server on the same database.
     """
 
     def __init__(
@@ -124,11 +136,13 @@ class SignatureAuthenticator:
         *,
         clock: Callable[[], float] = time.time,
         max_skew: float = MAX_SKEW_S,
+        cache: AuthCache | None = None,
     ) -> None:
         self._db = db
         self._session_tokens = session_tokens
         self._clock = clock
         self._max_skew = max_skew
+        self.cache = cache or AuthCache(db)
 
     async def authenticate(self, request: RequestFacts) -> Principal:
         screened = await self.screen(request)
@@ -147,6 +161,7 @@ class SignatureAuthenticator:
                 body=request.body,
             )
             token = api_tokens.parse_token_authorization(signed.header("authorization"))
+            await self.cache.refresh()
             if token is not None:
                 return Screened(await self._api_token(token, now))
             verified = await verify_request_async(
@@ -174,48 +189,68 @@ class SignatureAuthenticator:
         token_id = api_tokens.token_id_of(token)
         if token_id is None:
             raise NotAuthenticatedError("unknown API token")
-        async with self._db.read() as session:
-            found = await credentials.find_api_token(session, token_id)
-        stored = None
-        if found is not None:
-            row, tenancy_id = found
-            stored = api_tokens.StoredApiToken(
-                token_id=row.id,
-                token_hash=row.token_hash,
-                tenancy_id=tenancy_id,
-                user_id=row.user_id,
-                instance_id=row.instance_id,
-                workspace_key=row.workspace_key,
-                expires_at=row.expires_at.timestamp() if row.expires_at else None,
-                revoked_at=row.revoked_at.timestamp() if row.revoked_at else None,
-            )
+        stored = await self.cache.lookup("token", token_id, functools.partial(_load_token, token_id=token_id))
         return api_tokens.authenticate_token(token, stored, now=now)
 
     async def _lookup(self, key_id: str, now: float) -> ResolvedKey | None:
         if key_id.startswith(SESSION_TOKEN_PREFIX):
             claims = self._session_tokens.verify(key_id[len(SESSION_TOKEN_PREFIX) :], now)
-            async with self._db.read() as session:
-                user = await credentials.get_user(session, claims.user_id)
-            if user is None or user.tenancy_id != claims.tenancy_id:
+            tenancy = await self.cache.lookup(
+                "user", claims.user_id, functools.partial(credentials.user_tenancy, user_id=claims.user_id)
+            )
+            if tenancy is None or tenancy != claims.tenancy_id:
                 raise NotAuthenticatedError("the session token's user no longer exists")
             return ResolvedKey(claims.public_key, claims.principal)
         parts = key_id.split("/")
         if len(parts) != 3 or not all(parts):
             raise NotAuthenticatedError("keyId must be tenancy/user/fingerprint or ST$<session token>")
         tenancy_id, user_id, fingerprint = parts
-        async with self._db.read() as session:
-            pem = await credentials.find_api_key_pem(session, tenancy_id, user_id, fingerprint)
-        if pem is None:
-            return None
-        try:
-            public_key = _public_key(pem)
-        except InvalidInputError:
-            log.warning("API key %s of user %s is not a usable RSA public key", fingerprint, user_id)
-            return None
-        principal = Principal(
-            kind="user", tenancy_id=tenancy_id, user_id=user_id, workspace_scope=None, display=user_id
+        found = await self.cache.lookup(
+            "key",
+            (tenancy_id, user_id, fingerprint.lower()),
+            functools.partial(_load_key, tenancy_id=tenancy_id, user_id=user_id, fingerprint=fingerprint),
         )
+        if found is None:
+            return None
+        public_key, principal = found
         return ResolvedKey(public_key, principal)
+
+
+async def _load_token(conn: AsyncConnection, *, token_id: str) -> api_tokens.StoredApiToken | None:
+    row = await credentials.token_facts(conn, token_id)
+    if row is None:
+        return None
+    return api_tokens.StoredApiToken(
+        token_id=row.token_id,
+        token_hash=row.token_hash,
+        tenancy_id=row.tenancy_id,
+        user_id=row.user_id,
+        instance_id=row.instance_id,
+        workspace_key=row.workspace_key,
+        expires_at=_timestamp(row.expires_at),
+        revoked_at=_timestamp(row.revoked_at),
+    )
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+async def _load_key(
+    conn: AsyncConnection, *, tenancy_id: str, user_id: str, fingerprint: str
+) -> tuple[rsa.RSAPublicKey, Principal] | None:
+    pem = await credentials.api_key_pem(conn, tenancy_id, user_id, fingerprint)
+    if pem is None:
+        return None
+    try:
+        public_key = _public_key(pem)
+    except InvalidInputError:
+        log.warning("API key %s of user %s is not a usable RSA public key", fingerprint, user_id)
+        return None
+    principal = Principal(kind="user", tenancy_id=tenancy_id, user_id=user_id, workspace_scope=None, display=user_id)
+    return public_key, principal
 
 
 class RateLimitedAuthenticator:
@@ -224,6 +259,10 @@ class RateLimitedAuthenticator:
     def __init__(self, inner: ScreeningAuthenticator, limiter: TokenBucketLimiter) -> None:
         self._inner = inner
         self._limiter = limiter
+
+    @property
+    def cache(self) -> AuthCache | None:
+        return self._inner.cache
 
     async def authenticate(self, request: RequestFacts) -> Principal:
         principal = await self._inner.authenticate(request)

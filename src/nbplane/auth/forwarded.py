@@ -14,6 +14,7 @@ import json
 from functools import partial
 
 from nbplane.auth.authenticator import Authenticator, RequestFacts, Screened, authenticate_before_body
+from nbplane.auth.cache import AuthCache
 from nbplane.auth.principal import Principal
 from nbplane.errors import NotAuthenticatedError
 from nbplane.nodes.signing import HEADERS, NodeSigner, check_digest, is_signed
@@ -62,12 +63,19 @@ class ForwardedAuthenticator:
         self._inner = inner
         self._signer = signer
 
+    @property
+    def cache(self) -> AuthCache | None:
+        return self._inner.cache
+
     async def authenticate(self, request: RequestFacts) -> Principal:
         if is_signed(request.headers):
             subject = self._signer.verify(
                 request.method, request.raw_path, request.query_string, request.body, request.headers
             )
-            return decode_principal(subject)
+            principal = decode_principal(subject)
+            if self.cache is not None:  # authorisation reads the cache: current as of this request, here too
+                await self.cache.refresh()
+            return principal
         return await self._inner.authenticate(request)
 
     async def screen(self, request: RequestFacts) -> Screened:
@@ -77,7 +85,10 @@ class ForwardedAuthenticator:
             subject, digest = self._signer.verify_headers(
                 request.method, request.raw_path, request.query_string, request.headers
             )
-            return Screened(decode_principal(subject), check_body=partial(check_digest, digest))
+            principal = decode_principal(subject)
+            if self.cache is not None:  # authorisation reads the cache: current as of this request, here too
+                await self.cache.refresh()
+            return Screened(principal, check_body=partial(check_digest, digest))
 
         async def no_body() -> bytes:
             return b""

@@ -208,6 +208,7 @@ def serve(
         ssl_keyfile=str(key),
         log_level=settings.log_level,
         date_header=False,
+        access_log=False,  # nbplane.access logs instead, without query strings or download tokens
         lifespan="on",
         http=HttpProtocol,
         ws=WebSocketProtocol,

@@ -1,4 +1,8 @@
-"""nbformat and nbconvert glue: parse, validate, serialise and render notebooks."""
+"""nbformat and nbconvert glue: parse, validate, serialise and render notebooks.
+
+nbformat (with jsonschema and its format checkers, tens of MB) and nbconvert are imported by the first
+function that needs them, not when the server starts: an idle server does not carry them.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,6 @@ import base64
 import warnings
 from pathlib import Path
 from typing import Any
-
-import nbformat
-from nbformat.validator import MissingIDFieldWarning
 
 from nbplane.contents.models import ContentFormat, ContentType
 from nbplane.errors import InvalidInputError, MissingParameterError
@@ -23,6 +24,8 @@ class NotANotebookError(ValueError):
 
 def parse(data: bytes) -> dict[str, Any]:
     """Decode notebook bytes as Jupyter serves them: v4, multi-line strings rejoined; no schema check."""
+    import nbformat
+
     try:
         obj = loads(data)
     except JsonTooDeepError as exc:
@@ -46,6 +49,9 @@ def validate(nb: object) -> None:
     """
     if not isinstance(nb, dict):
         raise InvalidInputError("notebook content must be a JSON object")
+    import nbformat
+    from nbformat.validator import MissingIDFieldWarning
+
     try:
         check_depth(nb)  # nbformat recurses per level: an unbounded document ends in RecursionError
     except JsonTooDeepError as exc:
@@ -78,15 +84,20 @@ def validate_file(path: Path) -> None:
 
 def serialize(nb: dict[str, Any]) -> bytes:
     """Jupyter's on-disk form: indent 1, sorted keys, trailing newline, nbformat version kept."""
+    import nbformat
+
     return nbformat.writes(nbformat.from_dict(nb), version=nbformat.NO_CONVERT).encode("utf-8")
 
 
 def new_notebook() -> bytes:
+    import nbformat
+
     return serialize(nbformat.v4.new_notebook())
 
 
 def render_html(nb: dict[str, Any]) -> str:
     """Render with nbconvert's HTMLExporter; image outputs stay inline as base64 data URIs."""
+    import nbformat
     from nbconvert import HTMLExporter  # heavy import, only paid by export
 
     body, _ = HTMLExporter(embed_images=True).from_notebook_node(nbformat.from_dict(nb))

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-import structlog
 
 from nbplane.contents import _notebooks, paths
 from nbplane.contents._reading import NOTEBOOK_EXT, ReadModels, parse_format, parse_type
@@ -51,7 +50,7 @@ from nbplane.scope import Scope
 OnRenamed = Callable[[Scope, str, str], Awaitable[object]]
 StorageFactory = Callable[[str, str], ContentStorage]
 
-_log = structlog.get_logger(__name__)
+_log = logging.getLogger(__name__)
 
 
 class ContentService:
@@ -239,7 +238,7 @@ class ContentService:
             try:
                 await self._on_renamed(scope, src, dst)
             except Exception:
-                _log.exception("on_renamed hook failed", old_path=src, new_path=dst)
+                _log.exception("on_renamed hook failed: %s -> %s", src, dst)
         return model
 
     async def delete(self, scope: Scope, path: str, *, if_match: str | None = None) -> None:

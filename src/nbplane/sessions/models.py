@@ -43,9 +43,9 @@ class NotebookSession:
     time_updated: datetime
 
     @property
-    def etag(self) -> str:
-        """Covers what a client can change and the lifecycle, never kernel activity."""
-        stable = [
+    def stable(self) -> list[str | None]:
+        """What a client can change and the lifecycle, never kernel activity: what etags cover."""
+        return [
             self.id,
             self.name,
             self.path,
@@ -56,7 +56,10 @@ class NotebookSession:
             self.kernel_name,
             self.lifecycle_state.value,
         ]
-        return hashlib.sha256(json.dumps(stable).encode()).hexdigest()[:32]
+
+    @property
+    def etag(self) -> str:
+        return hashlib.sha256(json.dumps(self.stable).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -108,9 +108,9 @@ class SessionService:
 
     async def list(self, scope: Scope, query: ListSessionsQuery) -> SessionPage:
         after = (query.page.time_created, query.page.id) if query.page else None
-        async with self._db.read() as db:
+        async with self._db.reading() as conn:
             rows = await sessions_repo.page(
-                db,
+                conn,
                 scope.instance_id,
                 scope.workspace_key,
                 path=query.path,
@@ -249,13 +249,11 @@ class SessionService:
                     await sessions_repo.delete_session(db, row.id)
                 raise
             kernel_id = started.id
-        async with self._db.write() as db:
-            current = await sessions_repo.get_by_id(db, row.id)
-            if current is not None:
-                await sessions_repo.update_session(
-                    db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
-                )
-        if current is None:
+        async with self._db.write() as db:  # no row to update: the session was deleted meanwhile
+            still_there = await sessions_repo.update_session(
+                db, row.id, kernel_id=kernel_id, lifecycle_state=LifecycleState.ACTIVE.value
+            )
+        if not still_there:
             await self._release_kernel(kernel_id)
             raise NotFoundError(f"Session {row.id} was deleted while its kernel was starting")
         return await self.get(scope, row.id)

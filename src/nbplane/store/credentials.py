@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from nbplane.store.tables import ApiKeyRow, ApiTokenRow, InstanceRow, UserRow
+from nbplane.store.tables import ApiKeyRow, ApiTokenRow, AuthGenerationRow, InstanceRow, UserRow
 
 
 async def get_user(db: AsyncSession, user_id: str) -> UserRow | None:
@@ -93,3 +94,74 @@ async def revoke_api_token(db: AsyncSession, token_id: str, at: datetime) -> boo
     if row.revoked_at is None:
         await db.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(revoked_at=at))
     return True
+
+
+# ---- hot-path lookups (Core, on a plain connection) -------------------------------------------------------------
+
+_GENERATION = f"SELECT value FROM {AuthGenerationRow.__tablename__} WHERE id = 1"
+
+
+async def auth_generation(conn: AsyncConnection) -> int:
+    """The counter that triggers bump on every write to a credential or access table (migration 0011).
+    Plain SQL: it runs on every request, and has nothing for SQLAlchemy to compile."""
+    return int((await conn.exec_driver_sql(_GENERATION)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFacts:
+    """An API token row with its instance's tenancy (the plaintext is never stored)."""
+
+    token_id: str
+    token_hash: str
+    tenancy_id: str
+    user_id: str
+    instance_id: str
+    workspace_key: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+_TOKEN = (
+    select(
+        ApiTokenRow.id,
+        ApiTokenRow.token_hash,
+        InstanceRow.tenancy_id,
+        ApiTokenRow.user_id,
+        ApiTokenRow.instance_id,
+        ApiTokenRow.workspace_key,
+        ApiTokenRow.expires_at,
+        ApiTokenRow.revoked_at,
+    )
+    .join(InstanceRow, InstanceRow.id == ApiTokenRow.instance_id)
+    .where(ApiTokenRow.id == bindparam("token_id"))
+)
+
+
+async def token_facts(conn: AsyncConnection, token_id: str) -> TokenFacts | None:
+    row = (await conn.execute(_TOKEN, {"token_id": token_id})).first()
+    return None if row is None else TokenFacts(*row)
+
+
+_KEY_PEM = (
+    select(ApiKeyRow.public_key_pem)
+    .join(UserRow, UserRow.id == ApiKeyRow.user_id)
+    .where(
+        ApiKeyRow.user_id == bindparam("user_id"),
+        UserRow.tenancy_id == bindparam("tenancy_id"),
+        func.lower(ApiKeyRow.fingerprint) == bindparam("fingerprint"),
+    )
+)
+
+
+async def api_key_pem(conn: AsyncConnection, tenancy_id: str, user_id: str, fingerprint: str) -> str | None:
+    """`find_api_key_pem` on a plain connection."""
+    params = {"tenancy_id": tenancy_id, "user_id": user_id, "fingerprint": fingerprint.lower()}
+    return (await conn.execute(_KEY_PEM, params)).scalars().first()
+
+
+_USER_TENANCY = select(UserRow.tenancy_id).where(UserRow.id == bindparam("user_id"))
+
+
+async def user_tenancy(conn: AsyncConnection, user_id: str) -> str | None:
+    """The tenancy of a user, or None when the user does not exist."""
+    return (await conn.execute(_USER_TENANCY, {"user_id": user_id})).scalars().first()

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -302,6 +303,16 @@ class SessionRow(Base):
     created_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     time_updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuthGenerationRow(Base):
+    """One row (id 1) whose `value` database triggers bump on every write to a table that authentication
+    or authorisation reads (migration 0011), so in-memory caches of those tables know when to drop."""
+
+    __tablename__ = "auth_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class RetryTokenRow(Base):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from nbplane.store.tables import UserRow, WorkspaceGrantRow, WorkspaceRow
+from nbplane.store.tables import InstanceRow, UserRow, WorkspaceGrantRow, WorkspaceRow
 
 
 def _escape_like(text: str) -> str:
@@ -159,3 +160,38 @@ async def users_of_tenancy(db: AsyncSession, tenancy_id: str, user_ids: Iterable
     if user_ids is not None:
         query = query.where(UserRow.id.in_(list(user_ids)))
     return {user_id: name for user_id, name in (await db.execute(query)).all()}
+
+
+@dataclass(frozen=True, slots=True)
+class AccessFacts:
+    """What authorising a request against one workspace needs, read in one query: the instance's tenancy
+    (None: no such instance), the workspace's lifecycle state (None: no such workspace) and the user's
+    permissions on it."""
+
+    tenancy_id: str | None
+    lifecycle_state: str | None
+    permissions: frozenset[str]
+
+
+_ACCESS = (
+    select(InstanceRow.tenancy_id, WorkspaceRow.lifecycle_state, WorkspaceGrantRow.permission)
+    .select_from(InstanceRow)
+    .outerjoin(WorkspaceRow, and_(WorkspaceRow.instance_id == InstanceRow.id, WorkspaceRow.key == bindparam("key")))
+    .outerjoin(
+        WorkspaceGrantRow,
+        and_(
+            WorkspaceGrantRow.instance_id == WorkspaceRow.instance_id,
+            WorkspaceGrantRow.workspace_key == WorkspaceRow.key,
+            WorkspaceGrantRow.user_id == bindparam("user_id"),
+        ),
+    )
+    .where(InstanceRow.id == bindparam("instance_id"))
+)
+
+
+async def access_facts(conn: AsyncConnection, instance_id: str, key: str, user_id: str | None) -> AccessFacts:
+    """One round trip for instance, workspace and grants (`user_id=None`: no grants are looked up)."""
+    rows = (await conn.execute(_ACCESS, {"instance_id": instance_id, "key": key, "user_id": user_id or ""})).all()
+    if not rows:
+        return AccessFacts(None, None, frozenset())
+    return AccessFacts(rows[0][0], rows[0][1], frozenset(r[2] for r in rows if r[2] is not None))

@@ -30,6 +30,8 @@ def _signed(principal: Principal = USER, *, now: float = 1000.0, target: str = "
 
 
 class Inner:
+    cache = None  # an authenticator without an auth cache (the protocol's `cache`)
+
     def __init__(self) -> None:
         self.calls = 0
 
