@@ -85,6 +85,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     # workspaces
     ("PUT", WS): Operation(errors=(400, 404, 409, 412, 500), success_headers=("etag",)),
     ("POST", f"{WS}/actions/managePermission"): Operation(success=(204,), errors=(400, 404, 409, 500)),
+    # clusters (a create, an action or a retried request can conflict: 409; if-match: 412)
+    ("POST", f"{WS}/clusters"): Operation(errors=(400, 404, 409, 500), success_headers=("etag",)),
+    ("GET", f"{WS}/clusters/{{clusterKey}}"): Operation(success_headers=("etag",)),
+    ("GET", f"{urls.INSTANCE}/defaultCluster"): Operation(success_headers=("etag",)),
+    ("PUT", f"{WS}/clusters/{{clusterKey}}"): Operation(errors=(400, 404, 409, 412, 500), success_headers=("etag",)),
+    **{
+        ("POST", f"{WS}/clusters/{{clusterKey}}/actions/{action}"): Operation(
+            errors=(400, 404, 409, 412, 500), success_headers=("etag",)
+        )
+        for action in ("start", "stop", "restart")
+    },
     # workspace objects
     ("POST", f"{WS}/objects"): Operation(
         success=(201,), errors=(400, 404, 409, 413, 500), raw_body=True, success_headers=("etag",)
