@@ -4,6 +4,7 @@ replica ids, clone, libraries, permissions) are answered by `nbplane.api.unserve
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -191,64 +192,37 @@ async def _action(
 ActionBody = Annotated[cs.ClusterActionDetails, Depends(json_body(cs.ClusterActionDetails, required=False))]
 
 
-@router.post(f"{CLUSTER}/actions/start")
-async def start_cluster(
-    request: Request,
-    aiDataPlatformId: str,
-    workspaceKey: str,
-    clusterKey: str,
-    _: ActionBody,
-    principal: CurrentPrincipal,
-    services: ServicesDep,
-    if_match: IfMatch = None,
-    tenant: Tenant = None,
-    retry_token: RetryToken = None,
-) -> Response:
-    return await _action(
-        "start", request, aiDataPlatformId, workspaceKey, clusterKey, principal, services, if_match, tenant, retry_token
-    )
+def _action_route(action: str) -> Callable[..., Awaitable[Response]]:
+    """The route of one cluster action (start, stop, restart): one body for the three."""
+
+    async def route(
+        request: Request,
+        aiDataPlatformId: str,
+        workspaceKey: str,
+        clusterKey: str,
+        _: ActionBody,
+        principal: CurrentPrincipal,
+        services: ServicesDep,
+        if_match: IfMatch = None,
+        tenant: Tenant = None,
+        retry_token: RetryToken = None,
+    ) -> Response:
+        return await _action(
+            action,
+            request,
+            aiDataPlatformId,
+            workspaceKey,
+            clusterKey,
+            principal,
+            services,
+            if_match,
+            tenant,
+            retry_token,
+        )
+
+    route.__name__ = f"{action}_cluster"
+    return route
 
 
-@router.post(f"{CLUSTER}/actions/stop")
-async def stop_cluster(
-    request: Request,
-    aiDataPlatformId: str,
-    workspaceKey: str,
-    clusterKey: str,
-    _: ActionBody,
-    principal: CurrentPrincipal,
-    services: ServicesDep,
-    if_match: IfMatch = None,
-    tenant: Tenant = None,
-    retry_token: RetryToken = None,
-) -> Response:
-    return await _action(
-        "stop", request, aiDataPlatformId, workspaceKey, clusterKey, principal, services, if_match, tenant, retry_token
-    )
-
-
-@router.post(f"{CLUSTER}/actions/restart")
-async def restart_cluster(
-    request: Request,
-    aiDataPlatformId: str,
-    workspaceKey: str,
-    clusterKey: str,
-    _: ActionBody,
-    principal: CurrentPrincipal,
-    services: ServicesDep,
-    if_match: IfMatch = None,
-    tenant: Tenant = None,
-    retry_token: RetryToken = None,
-) -> Response:
-    return await _action(
-        "restart",
-        request,
-        aiDataPlatformId,
-        workspaceKey,
-        clusterKey,
-        principal,
-        services,
-        if_match,
-        tenant,
-        retry_token,
-    )
+for _name in ("start", "stop", "restart"):
+    router.add_api_route(f"{CLUSTER}/actions/{_name}", _action_route(_name), methods=["POST"])
