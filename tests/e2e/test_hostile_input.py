@@ -138,7 +138,8 @@ def test_the_sdk_gets_quota_exceeded_once_without_retrying(tmp_path: Path) -> No
             sdk.create_session(inst, ws, CreateSessionDetails(path="two.ipynb"))
         assert (refused.value.status, refused.value.code) == (400, "QuotaExceeded")
         assert "NBPLANE_MAX_KERNELS_PER_WORKSPACE" in refused.value.message
-        creates = [line for line in quota_server.log.read_text().splitlines() if '"POST /20260430/' in line]
+        log_lines = quota_server.log.read_text().splitlines()
+        creates = [line for line in log_lines if "POST /20260430/" in line and "/sessions " in line]
         assert len(creates) == 2, creates  # one each: the SDK's default retry strategy did not retry the 400
         assert [s.path for s in sdk.list_sessions(inst, ws).data.items] == ["one.ipynb"]
     finally:
