@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Annotated, Literal
 
@@ -14,6 +13,7 @@ from nbplane.api import workspace_schemas as ws
 from nbplane.api.deps import CurrentPrincipal, ServicesDep, json_body
 from nbplane.api.retry import with_retry_token
 from nbplane.errors import InvalidInputError
+from nbplane.etags import etag_of
 from nbplane.scope import Scope
 from nbplane.workspaces import (
     LifecycleState,
@@ -39,7 +39,7 @@ def _response(workspace: Workspace, status_code: int = 200) -> JSONResponse:
 
 
 def _list_headers(etags: list[str], next_page: str | None) -> dict[str, str]:
-    headers = {"etag": hashlib.sha256(json.dumps([*etags, next_page]).encode()).hexdigest()[:32]}
+    headers = {"etag": etag_of([*etags, next_page])}
     if next_page:
         headers["opc-next-page"] = next_page
     return headers

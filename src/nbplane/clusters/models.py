@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from nbplane.etags import etag_of
 from nbplane.scope import Scope
 from nbplane.workspaces.models import PageCursor, SortBy, SortOrder, default_order
 
@@ -90,7 +89,7 @@ class Cluster:
             self.gateway_url,
             self.time_updated.isoformat() if self.time_updated else None,
         ]
-        return hashlib.sha256(json.dumps(stable).encode()).hexdigest()[:32]
+        return etag_of(stable)
 
 
 @dataclass(frozen=True)

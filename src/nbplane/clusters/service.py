@@ -31,8 +31,8 @@ from nbplane.clusters.models import (
     SortOrder,
     new_key,
 )
-from nbplane.errors import ConflictError, InvalidInputError, NotFoundError, PreconditionFailedError
-from nbplane.etags import etag_matches
+from nbplane.errors import ConflictError, InvalidInputError, NotFoundError
+from nbplane.etags import require_match
 from nbplane.kernels.service import KernelService
 from nbplane.scope import Scope
 from nbplane.store import clusters_repo, credentials, directory, workspaces_repo
@@ -66,11 +66,6 @@ def to_domain(row: ClusterRow, attached: list[tuple[str | None, str | None]] | N
 
 def _not_found(scope: Scope, key: str) -> NotFoundError:
     return NotFoundError(f"Cluster '{key}' does not exist in workspace '{scope.workspace_key}', or you cannot use it.")
-
-
-def _check_if_match(if_match: str | None, etag: str) -> None:
-    if if_match is not None and not etag_matches(if_match, etag):
-        raise PreconditionFailedError("The if-match value does not match the current etag of the cluster.")
 
 
 def _page_time(value: str) -> datetime:
@@ -214,7 +209,7 @@ class ClusterService:
         async with self._db.write() as session:
             row, held = await self._visible(session, principal, scope, key, tenant_id)
             self._require_admin(held, scope)
-            _check_if_match(if_match, to_domain(row).etag)
+            require_match(if_match, to_domain(row).etag, "cluster")
             if details.display_name is not None:
                 row.display_name = details.display_name
             if details.description is not None:
@@ -239,7 +234,7 @@ class ClusterService:
         async with self._db.read() as session:
             row, held = await self._visible(session, principal, scope, key, tenant_id)
             self._require_admin(held, scope)
-            _check_if_match(if_match, to_domain(row).etag)
+            require_match(if_match, to_domain(row).etag, "cluster")
             if row.is_default:
                 raise ConflictError("A workspace's default cluster cannot be deleted.")
             if await clusters_repo.sessions_on_cluster(session, instance_id, workspace_key, key):
@@ -295,7 +290,7 @@ class ClusterService:
         shut down and ACTIVE. Starting an active or stopping a stopped cluster changes nothing."""
         async with self._db.write() as session:
             row, _ = await self._visible(session, principal, scope, key, tenant_id)
-            _check_if_match(if_match, to_domain(row).etag)
+            require_match(if_match, to_domain(row).etag, "cluster")
             actor = await self._actor(session, principal)
             state = ClusterState(row.state)
             if action == "stop" and state is not ClusterState.STOPPED:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from nbplane.errors import InvalidInputError
+from nbplane.etags import etag_of
 from nbplane.kernels.base import KernelActivity
 from nbplane.scope import Scope
 
@@ -59,7 +59,7 @@ class NotebookSession:
 
     @property
     def etag(self) -> str:
-        return hashlib.sha256(json.dumps(self.stable).encode()).hexdigest()[:32]
+        return etag_of(self.stable)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import secrets
 import string
@@ -13,6 +12,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from nbplane.errors import InvalidInputError
+from nbplane.etags import etag_of
 from nbplane.scope import Scope
 
 DEFAULT_WORKSPACE_KEY = "default"
@@ -111,7 +111,7 @@ class Workspace:
             self.lifecycle_state.value,
             self.time_updated.isoformat() if self.time_updated else None,
         ]
-        return hashlib.sha256(json.dumps(stable).encode()).hexdigest()[:32]
+        return etag_of(stable)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,8 @@ from nbplane.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
-    PreconditionFailedError,
 )
-from nbplane.etags import etag_matches
+from nbplane.etags import require_match
 from nbplane.layout import DataLayout
 from nbplane.scope import Scope
 from nbplane.store import clusters_repo, credentials, directory, workspaces_repo
@@ -75,11 +74,6 @@ def to_domain(row: WorkspaceRow) -> Workspace:
         time_created=row.time_created,
         time_updated=row.time_updated,
     )
-
-
-def _check_if_match(if_match: str | None, etag: str) -> None:
-    if if_match is not None and not etag_matches(if_match, etag):
-        raise PreconditionFailedError("The if-match value does not match the current etag of the workspace.")
 
 
 def _require_admin(held: set[Permission], scope: Scope) -> None:
@@ -190,7 +184,7 @@ class WorkspaceService:
         async with self._db.write() as session:
             row, held = await access.visible_workspace(session, principal, instance_id, key, tenant_id=tenant_id)
             _require_admin(held, Scope(instance_id, key))
-            _check_if_match(if_match, to_domain(row).etag)
+            require_match(if_match, to_domain(row).etag, "workspace")
             if details.display_name is not None:
                 row.display_name = details.display_name
             if details.description is not None:
@@ -217,7 +211,7 @@ class WorkspaceService:
                 session, principal, instance_id, key, tenant_id=tenant_id, usable_only=False
             )
             _require_admin(held, scope)
-            _check_if_match(if_match, to_domain(row).etag)
+            require_match(if_match, to_domain(row).etag, "workspace")
             if row.type == WorkspaceType.DEFAULT.value:
                 raise ConflictError("The instance's DEFAULT workspace cannot be deleted.")
             row.lifecycle_state = LifecycleState.DELETING.value
@@ -291,7 +285,7 @@ class WorkspaceService:
         async with self._db.write() as session:
             row, held = await access.visible_workspace(session, principal, instance_id, key, tenant_id=tenant_id)
             _require_admin(held, scope)
-            _check_if_match(if_match, to_domain(row).etag)
+            require_match(if_match, to_domain(row).etag, "workspace")
             instance = await directory.get_instance(session, instance_id)
             if instance is None:
                 raise access.workspace_not_found(instance_id, key)
